@@ -1,0 +1,68 @@
+import { Command, Option, UsageError } from 'clipanion';
+import { AceError, InterruptedError, UserError, redact } from '../errors.js';
+import { ByteSizeError, parseBytes } from '../util/bytes.js';
+
+/** Exit codes (SPEC "User experience"). */
+export const Exit = { Ok: 0, Failed: 1, Usage: 2, Interrupted: 130 } as const;
+
+/** Parse a byte-size flag or throw a UsageError naming the flag. */
+export function byteSizeOption(flag: string, value: string | undefined, fallback: number, opts: { min?: number } = {}): number {
+  if (value === undefined) return fallback;
+  let n: number;
+  try {
+    n = parseBytes(value);
+  } catch (e) {
+    if (e instanceof ByteSizeError) throw new UsageError(`${flag}: ${e.message}`);
+    throw e;
+  }
+  if (opts.min !== undefined && n < opts.min) {
+    throw new UsageError(`${flag}: ${JSON.stringify(value)} is too small (at least ${opts.min} B)`);
+  }
+  return n;
+}
+
+/** Parse --hwm: an integer percentage 1..100. */
+export function hwmOption(value: string | undefined): number {
+  if (value === undefined) return 90;
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 100) {
+    throw new UsageError(`--hwm: ${JSON.stringify(value)} is not a percentage between 1 and 100`);
+  }
+  return Number(value);
+}
+
+/** Flags every command shares (the manual's "inherited" options). */
+export abstract class BaseCommand extends Command {
+  config = Option.Array('--config', { description: 'configuration file location (setable with env "ACE_DT_CONFIG"). The first configuration file present is used. Others are ignored.' });
+  verbosity = Option.Array('-v,--verbosity', { description: 'Logging verbosity level (also setable with environment variable ACE_DT_VERBOSITY). Aliases: error=0, warn=4, info=8, debug=12 (default [error])' });
+
+  /** Run the command body; map errors to messages and exit codes. */
+  abstract run(): Promise<number>;
+
+  async execute(): Promise<number> {
+    try {
+      return await this.run();
+    } catch (e) {
+      return reportError(e, this.context.stderr);
+    }
+  }
+}
+
+export function reportError(e: unknown, stderr: NodeJS.WritableStream): number {
+  if (e instanceof UsageError) {
+    stderr.write(`ace-dt: usage error: ${e.message}\n(see --help)\n`);
+    return Exit.Usage;
+  }
+  if (e instanceof InterruptedError) {
+    stderr.write(`ace-dt: ${e.message}\n`);
+    return Exit.Interrupted;
+  }
+  if (e instanceof AceError) {
+    stderr.write(`ace-dt: error: ${redact(e.message)}\n`);
+    if (!(e instanceof UserError) && process.env.ACE_DT_STACK) stderr.write(`${e.stack}\n`);
+    return Exit.Failed;
+  }
+  // A bug: keep the stack.
+  const err = e as Error;
+  stderr.write(`ace-dt: internal error: ${redact(String(err?.stack ?? err))}\n`);
+  return Exit.Failed;
+}

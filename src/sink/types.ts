@@ -1,0 +1,69 @@
+/**
+ * The TypeScript face of the native writer (native/). A sink owns the destination's file
+ * descriptor; bytes given to write() are copied once into the lock-free ring and drained by the
+ * native writer thread in exact --block-size writes once the fill reaches --hwm.
+ */
+export interface SinkOptions {
+  /** Every write(2) is exactly this many bytes except the last. */
+  blockSize: number;
+  /** Ring size in bytes; rounded up to whole blocks, at least one block. */
+  bufferSize: number;
+  /** Percent of the ring to fill before the writer starts (1..100). */
+  hwm: number;
+  /** Open a regular file for appending at `truncateTo` instead of creating it fresh. */
+  truncateTo?: number;
+}
+
+export interface SinkStats {
+  /** Bytes accepted into the ring by write(). */
+  accepted: number;
+  /** Bytes acknowledged by write(2) (on the medium, for a tape in the drive's buffer). */
+  written: number;
+  /** write(2) calls that succeeded. */
+  records: number;
+  /** Bytes currently in the ring. */
+  fill: number;
+  capacity: number;
+  /** Times the ring ran empty while the writer was active and input had not ended. */
+  underruns: number;
+}
+
+export interface TapePosition {
+  /** MTIOCPOS logical object number (records and filemarks). */
+  block: number;
+  /** MTIOCGET file number and block within the file (-1 when unknown). */
+  fileNumber: number;
+  blockInFile: number;
+  /** 0 = variable block mode. */
+  blockSize: number;
+  bot: boolean;
+  eof: boolean;
+  eod: boolean;
+  writeProtected: boolean;
+  online: boolean;
+}
+
+export interface SinkResult extends SinkStats {
+  kind: 'file' | 'tape' | 'stdout' | 'pipe' | 'other';
+  /** Tape: MTIOCPOS before the first write and after the close's filemark. */
+  startPosition?: number;
+  endPosition?: number;
+  /** Set when the run ended at the end-of-medium early warning (ENOSPC on a tape). */
+  endOfMedium?: boolean;
+}
+
+export interface Sink {
+  readonly kind: SinkResult['kind'];
+  /**
+   * Copy a chunk into the ring. Returns undefined when it fit, or a promise that resolves when
+   * the whole chunk is in (backpressure). Rejects with a WriterError once the writer has failed.
+   */
+  write(chunk: Uint8Array): Promise<void> | undefined;
+  /** Drain the ring to the medium, close (the st driver writes the filemark), report. */
+  close(): Promise<SinkResult>;
+  /** Stop accepting input, drain what is in the ring where possible, close. */
+  abort(): Promise<SinkResult>;
+  stats(): SinkStats;
+  /** Tape only: MTIOCPOS/MTIOCGET now. */
+  tapePosition?(): TapePosition;
+}

@@ -1,0 +1,41 @@
+import type { Descriptor } from '../oci/descriptor.js';
+import type { SinkResult, SinkStats } from '../sink/types.js';
+
+/**
+ * What a long run tells the operator. Services emit these; the UI (terminal display, plain
+ * lines, --debug JSON Lines) renders them. Services never print.
+ */
+export type RunEvent =
+  | { type: 'start'; command: string; image?: string; dest?: string; time: number }
+  | { type: 'resolve'; ref: string; descriptor: Descriptor }
+  | { type: 'plan'; blobs: number; bytes: number; skippedBlobs: number; skippedBytes: number; archiveBytes: number }
+  | { type: 'skip'; descriptor: Descriptor; reason: string }
+  | { type: 'blob-begin'; descriptor: Descriptor; offset: number }
+  | { type: 'blob-end'; descriptor: Descriptor; offset: number }
+  | { type: 'ledger'; record: Descriptor }
+  | { type: 'writer'; stats: SinkStats }
+  | { type: 'log'; level: 'error' | 'warn' | 'info' | 'debug'; message: string; fields?: Record<string, unknown> }
+  | { type: 'error'; code: string; message: string }
+  | { type: 'done'; ok: boolean; summary: RunSummary };
+
+export interface RunSummary {
+  blobsWritten: number;
+  blobsSkipped: number;
+  bytesWritten: number;
+  bytesSkipped: number;
+  durationMs: number;
+  sink?: SinkResult;
+  checkpoint?: string;
+  /** The command that resumes an interrupted run. */
+  resumeCommand?: string;
+}
+
+export interface Reporter {
+  emit(event: RunEvent): void;
+  /** Live writer counters for the display (ring fill, underruns); optional. */
+  setStatsSource?(source: () => SinkStats): void;
+  close(): Promise<void>;
+}
+
+/** A reporter that drops everything (library use, tests). */
+export const silentReporter: Reporter = { emit() {}, async close() {} };
