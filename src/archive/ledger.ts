@@ -1,0 +1,124 @@
+import { open, readFile, type FileHandle } from 'node:fs/promises';
+import { UserError } from '../errors.js';
+import { Annotation, type Descriptor, isDescriptor } from '../oci/descriptor.js';
+import { goDescriptor, goJson } from '../oci/json.js';
+
+/**
+ * The checkpoint ledger (behaviour note 4.1): JSON Lines, one descriptor per blob written, in write
+ * order, with `vnd.act3-ace.data.offset` = bytes of this archive up to the end of the blob's
+ * padding. Lines are what Go's json.Encoder writes for an ocispec.Descriptor, so a ledger from
+ * either tool works with the other. Extra annotations of ours (`vnd.act3-ace.dt-ts.*`) are
+ * ignored by the original.
+ */
+export const LedgerAnnotation = {
+  /** On the first record of a run: what the run wrote to (so a resume can find the medium). */
+  Run: 'vnd.act3-ace.dt-ts.run',
+} as const;
+
+export interface LedgerRecord {
+  descriptor: Descriptor;
+  offset: number;
+  line: number;
+}
+
+/** Encode one ledger line (with the trailing newline json.Encoder adds). */
+export function ledgerLine(desc: Descriptor, offset: number, extra?: Record<string, string>): string {
+  const annotations = { ...(desc.annotations ?? {}), ...(extra ?? {}), [Annotation.Offset]: String(offset) };
+  return goJson(goDescriptor({ ...desc, annotations })) + '\n';
+}
+
+export class LedgerWriter {
+  private constructor(
+    private readonly fh: FileHandle,
+    readonly path: string,
+  ) {}
+
+  /** Create (truncate) or, with `append`, continue a ledger. */
+  static async open(path: string, opts: { append?: boolean } = {}): Promise<LedgerWriter> {
+    try {
+      const fh = await open(path, opts.append ? 'a' : 'w', 0o666);
+      return new LedgerWriter(fh, path);
+    } catch (e) {
+      throw new UserError('ECHECKPOINT', `cannot open checkpoint file ${path}: ${(e as Error).message}`);
+    }
+  }
+
+  /** One write(2) per record, like the original, so a crash tears at most the last line. */
+  async record(desc: Descriptor, offset: number, extra?: Record<string, string>): Promise<void> {
+    await this.fh.write(ledgerLine(desc, offset, extra));
+  }
+
+  async writeRaw(text: string): Promise<void> {
+    await this.fh.write(text);
+  }
+
+  /** fsync: a record reported durable survives power loss. */
+  async sync(): Promise<void> {
+    await this.fh.sync();
+  }
+
+  async close(): Promise<void> {
+    await this.fh.sync().catch(() => {});
+    await this.fh.close();
+  }
+}
+
+/**
+ * Read a ledger. A torn last line (a crash mid-write) is dropped; any other malformed line, a
+ * record without the offset annotation, or offsets that go backwards is a clear error naming the
+ * file and line.
+ */
+export async function readLedger(path: string): Promise<LedgerRecord[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new UserError('ECHECKPOINT', `cannot read checkpoint ${path}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
+  }
+  const lines = text.split('\n');
+  const torn = !text.endsWith('\n') && text.length > 0;
+  const out: LedgerRecord[] = [];
+  let last = -1;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    if (line.trim() === '') continue;
+    const isLast = i === lines.length - 1;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      if (isLast && torn) break; // torn by a crash: the blob is not counted as written
+      throw new UserError('ECHECKPOINT', `checkpoint ${path} line ${i + 1} is not JSON: this is not an ace-dt checkpoint ledger`);
+    }
+    if (!isDescriptor(value)) {
+      throw new UserError('ECHECKPOINT', `checkpoint ${path} line ${i + 1} is not an OCI descriptor: this is not an ace-dt checkpoint ledger`);
+    }
+    const raw = value.annotations?.[Annotation.Offset];
+    if (raw === undefined || !/^\d+$/.test(raw)) {
+      throw new UserError('ECHECKPOINT', `checkpoint ${path} line ${i + 1} has no valid ${Annotation.Offset} annotation`);
+    }
+    const offset = Number(raw);
+    if (offset <= last) {
+      throw new UserError('ECHECKPOINT', `checkpoint ${path} line ${i + 1}: offset ${offset} does not increase (previous ${last}); the file is corrupt or two ledgers were mixed`);
+    }
+    last = offset;
+    out.push({ descriptor: value, offset, line: i + 1 });
+  }
+  return out;
+}
+
+/**
+ * Records whose blob is wholly on a medium holding `mediumBytes` of the run's archive.
+ * `--existing-from-checkpoint` keeps the original's strict rule (behaviour note 4.2: offset < OFFSET);
+ * our own resume knows the count is exact and also takes a blob that ends exactly at the cut.
+ */
+export function recordsOnMedium(records: LedgerRecord[], mediumBytes: number, inclusive = false): LedgerRecord[] {
+  if (mediumBytes <= 0) return [];
+  const out: LedgerRecord[] = [];
+  for (const r of records) {
+    if (inclusive ? r.offset > mediumBytes : r.offset >= mediumBytes) break;
+    out.push(r);
+  }
+  return out;
+}
