@@ -50,6 +50,8 @@ export interface SinkResult extends SinkStats {
   endPosition?: number;
   /** Set when the run ended at the end-of-medium early warning (ENOSPC on a tape). */
   endOfMedium?: boolean;
+  /** The writer's failure, when there was one (abort() resolves with it instead of throwing). */
+  error?: Error;
 }
 
 export interface Sink {
@@ -66,4 +68,12 @@ export interface Sink {
   stats(): SinkStats;
   /** Tape only: MTIOCPOS/MTIOCGET now. */
   tapePosition?(): TapePosition;
+}
+
+/** A digest computed on a native thread (src/sink/index.ts createHasher). */
+export interface Hasher {
+  /** Queue a chunk; it is hashed in place, so it must not be modified afterwards. */
+  update(chunk: Uint8Array): void;
+  /** Resolves `sha256:<hex>` (or `sha512:<hex>`) once every chunk is hashed. */
+  digest(): Promise<string>;
 }

@@ -1,0 +1,174 @@
+#include "writer.h"
+
+#include <cstring>
+#include <thread>
+
+namespace acedt {
+
+namespace {
+// ceil(x / y) the way the original writes it, 1 + (x-1)/y, except that x = 0 gives 1.
+size_t ceilDiv(unsigned __int128 x, size_t y) {
+  if (x == 0) return 1;
+  return static_cast<size_t>(1 + (x - 1) / y);
+}
+}  // namespace
+
+Geometry computeGeometry(const WriterConfig& c) {
+  Geometry g;
+  g.blocks = ceilDiv(c.bufferSize, c.blockSize);
+  unsigned __int128 mark = static_cast<unsigned __int128>(c.bufferSize) * c.hwmPercent / 100;
+  g.hwmBlocks = ceilDiv(mark, c.blockSize);
+  if (g.hwmBlocks < 1) g.hwmBlocks = 1;
+  if (g.hwmBlocks > g.blocks) g.hwmBlocks = g.blocks;
+  return g;
+}
+
+BlockWriter::BlockWriter(std::unique_ptr<Device> device, const WriterConfig& config)
+    : device_(std::move(device)),
+      ring_(config.blockSize, computeGeometry(config).blocks),
+      hwmBytes_(computeGeometry(config).hwmBlocks * config.blockSize) {}
+
+BlockWriter::~BlockWriter() = default;
+
+void BlockWriter::start(std::shared_ptr<WriterListener> listener) {
+  listener_ = std::move(listener);
+  // Detached: at process exit nobody should wait on a write(2) that may never return (a FIFO
+  // without a reader, a drive that stopped answering). The thread owns a reference to us.
+  std::thread([self = shared_from_this()] { self->run(); }).detach();
+}
+
+int64_t BlockWriter::push(const uint8_t* p, size_t n) {
+  if (done_.load(std::memory_order_acquire) || ended_.load(std::memory_order_relaxed)) return -1;
+  size_t copied = ring_.push(p, n);
+  // Wake the writer when the fill crosses the mark; when nobody sleeps this is one atomic add.
+  if (copied && ring_.fill() >= hwmBytes_) dataEv_.notify();
+  return static_cast<int64_t>(copied);
+}
+
+bool BlockWriter::requestSpace(size_t need) {
+  if (need > ring_.capacity()) need = ring_.capacity();
+  if (done_.load(std::memory_order_acquire)) return true;
+  spaceNeed_.store(need, std::memory_order_seq_cst);
+  // The writer stores its index then reads spaceNeed_; we store spaceNeed_ then read its index
+  // (both seq_cst): at least one of us sees the other, so the request cannot be lost.
+  if (ring_.freeSpace() >= need || done_.load(std::memory_order_seq_cst)) {
+    size_t expected = need;
+    if (spaceNeed_.compare_exchange_strong(expected, 0, std::memory_order_seq_cst)) return true;
+  }
+  return false;
+}
+
+void BlockWriter::end() {
+  ended_.store(true, std::memory_order_release);
+  dataEv_.notify();
+}
+
+void BlockWriter::cancel() {
+  cancel_.store(true, std::memory_order_release);
+  dataEv_.notify();
+}
+
+WriterStats BlockWriter::stats() const {
+  WriterStats s;
+  s.accepted = ring_.pushed();
+  s.written = written_.load(std::memory_order_relaxed);
+  s.records = records_.load(std::memory_order_relaxed);
+  s.fill = ring_.fill();
+  s.capacity = ring_.capacity();
+  s.underruns = underruns_.load(std::memory_order_relaxed);
+  s.hwmBytes = hwmBytes_;
+  s.active = active_.load(std::memory_order_relaxed);
+  return s;
+}
+
+void BlockWriter::waitFinished() {
+  for (;;) {
+    uint32_t s = doneEv_.prepare();
+    if (done_.load(std::memory_order_acquire)) return;
+    doneEv_.wait(s);
+  }
+}
+
+void BlockWriter::fail(int err, const char* syscall) {
+  if (failed_.load(std::memory_order_relaxed)) return;  // the first error sticks
+  failure_.err = err;
+  failure_.syscall = syscall;
+  failure_.offset = written_.load(std::memory_order_relaxed);
+  failure_.endOfMedium = device_->isTape() && err == ENOSPC;
+  failed_.store(true, std::memory_order_release);
+}
+
+void BlockWriter::maybeSignalSpace() {
+  size_t need = spaceNeed_.load(std::memory_order_seq_cst);
+  if (need == 0) return;
+  if (ring_.capacity() - ring_.fill() < need) return;
+  if (spaceNeed_.compare_exchange_strong(need, 0, std::memory_order_seq_cst) && listener_) listener_->onSpace();
+}
+
+bool BlockWriter::writeRecord(size_t n, size_t padded) {
+  // The record starts on a block boundary and never wraps (ring.h).
+  uint8_t* p = const_cast<uint8_t*>(ring_.front());
+  if (padded > n) std::memset(p + n, 0, padded - n);  // input has ended: nobody writes here now
+  WriteOutcome o = device_->writeRecord(p, padded);
+  size_t data = o.acknowledged < n ? o.acknowledged : n;
+  if (o.acknowledged > 0) {
+    written_.fetch_add(data, std::memory_order_relaxed);
+    records_.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (o.err) {
+    fail(o.err, o.syscall);
+    return false;
+  }
+  ring_.pop(n);
+  maybeSignalSpace();
+  return true;
+}
+
+void BlockWriter::run() {
+  const size_t bs = ring_.blockSize();
+  for (;;) {
+    // Idle: wait for the high-water mark or the end of input.
+    for (;;) {
+      uint32_t seen = dataEv_.prepare();
+      if (cancel_.load(std::memory_order_acquire)) goto finish;
+      if (ring_.readable() >= hwmBytes_ || ended_.load(std::memory_order_acquire)) break;
+      dataEv_.wait(seen);
+    }
+    active_.store(true, std::memory_order_relaxed);
+    // Active: write until the ring is empty.
+    for (;;) {
+      if (cancel_.load(std::memory_order_acquire)) goto finish;
+      if (ring_.readable() >= bs) {
+        if (!writeRecord(bs, bs)) goto finish;
+        continue;
+      }
+      if (ended_.load(std::memory_order_acquire)) {
+        // Re-read after seeing the flag: the producer's last push happened before it.
+        size_t rest = ring_.readable();
+        if (rest >= bs) continue;
+        if (rest > 0) {
+          size_t pad = device_->padTo();
+          size_t padded = (rest + pad - 1) / pad * pad;
+          if (!writeRecord(rest, padded)) goto finish;
+        }
+        goto finish;
+      }
+      underruns_.fetch_add(1, std::memory_order_relaxed);
+      active_.store(false, std::memory_order_relaxed);
+      break;
+    }
+  }
+finish:
+  active_.store(false, std::memory_order_relaxed);
+  {
+    WriteOutcome o = device_->finish(records_.load(std::memory_order_relaxed) > 0 || failed_.load());
+    if (o.err) fail(o.err, o.syscall);
+  }
+  done_.store(true, std::memory_order_seq_cst);
+  spaceNeed_.store(0, std::memory_order_seq_cst);
+  doneEv_.notify();
+  std::shared_ptr<WriterListener> l = std::move(listener_);
+  if (l) l->onDone();
+}
+
+}  // namespace acedt

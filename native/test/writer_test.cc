@@ -1,0 +1,206 @@
+// The writer thread against real descriptors: a regular file (round trip, record count), a
+// packet-mode pipe (every write(2) is exactly one block, the last may be short), /dev/full
+// (ENOSPC is reported with the offset and a waiting producer is released: no hang), and the
+// high-water mark (nothing is written before it).
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <memory>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include "writer.h"
+
+using namespace acedt;
+
+namespace {
+
+int failures = 0;
+#define CHECK(cond, ...)                                  \
+  do {                                                    \
+    if (!(cond)) {                                        \
+      std::fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
+      std::fprintf(stderr, __VA_ARGS__);                  \
+      std::fprintf(stderr, "\n");                         \
+      ++failures;                                         \
+    }                                                     \
+  } while (0)
+
+struct EventListener : WriterListener {
+  Event ev;
+  std::atomic<int> spaces{0}, dones{0};
+  void onSpace() override {
+    spaces++;
+    ev.notify();
+  }
+  void onDone() override {
+    dones++;
+    ev.notify();
+  }
+};
+
+// Pushes all of `data` in random chunks, waiting for space like the addon's JS side does.
+bool pushAll(BlockWriter& w, EventListener& l, const std::vector<uint8_t>& data, uint64_t seed) {
+  uint64_t s = seed | 1;
+  size_t off = 0;
+  while (off < data.size()) {
+    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+    size_t n = 1 + s % (w.stats().capacity * 2 + 1);
+    if (n > data.size() - off) n = data.size() - off;
+    size_t end = off + n;
+    while (off < end) {
+      uint32_t seen = l.ev.prepare();
+      int64_t k = w.push(data.data() + off, end - off);
+      if (k < 0) return false;
+      off += static_cast<size_t>(k);
+      if (off < end && !w.requestSpace(end - off)) l.ev.wait(seen);
+    }
+  }
+  return true;
+}
+
+std::vector<uint8_t> randomData(size_t n, uint64_t seed) {
+  std::vector<uint8_t> v(n);
+  uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (auto& b : v) {
+    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+    b = static_cast<uint8_t>(s >> 32);
+  }
+  return v;
+}
+
+void fileRoundTrip(size_t bs, size_t bufferSize, unsigned hwm, size_t total) {
+  char path[] = "/tmp/ace-dt-writer-XXXXXX";
+  int fd = mkstemp(path);
+  OpenError oe;
+  auto dev = openDevice(fd, false, false, bs, &oe);
+  WriterConfig c{bs, bufferSize, hwm};
+  auto w = std::make_shared<BlockWriter>(std::move(dev), c);
+  auto l = std::make_shared<EventListener>();
+  w->start(l);
+  auto data = randomData(total, bs + total);
+  CHECK(pushAll(*w, *l, data, total), "push failed");
+  w->end();
+  w->waitFinished();
+  CHECK(!w->failed(), "bs=%zu: writer failed errno %d", bs, w->failure().err);
+  WriterStats st = w->stats();
+  CHECK(st.written == total, "written %llu of %zu", (unsigned long long)st.written, total);
+  CHECK(st.records == (total + bs - 1) / bs, "records %llu for %zu bytes of bs %zu", (unsigned long long)st.records, total, bs);
+  FILE* f = std::fopen(path, "rb");
+  std::vector<uint8_t> back(total + 1);
+  size_t got = std::fread(back.data(), 1, total + 1, f);
+  std::fclose(f);
+  unlink(path);
+  CHECK(got == total && std::memcmp(back.data(), data.data(), total) == 0, "bs=%zu: file content differs (%zu bytes)", bs, got);
+  CHECK(l->dones == 1, "onDone called %d times", l->dones.load());
+}
+
+// Packet-mode pipe (pipe(7) O_DIRECT): each write(2) of up to PIPE_BUF bytes is one packet and
+// read(2) returns one packet, so the reader sees the writer's exact write sizes.
+void writeSizes(size_t bs, size_t blocks, size_t total) {
+  int p[2];
+  if (pipe2(p, O_DIRECT) < 0) {
+    std::fprintf(stderr, "skip writeSizes: pipe2(O_DIRECT): %s\n", std::strerror(errno));
+    return;
+  }
+  OpenError oe;
+  auto w = std::make_shared<BlockWriter>(openDevice(p[1], false, false, bs, &oe), WriterConfig{bs, bs * blocks, 50});
+  auto l = std::make_shared<EventListener>();
+  w->start(l);
+  std::vector<size_t> sizes;
+  std::thread reader([&] {
+    std::vector<uint8_t> buf(65536);
+    for (;;) {
+      ssize_t r = read(p[0], buf.data(), buf.size());
+      if (r <= 0) break;
+      sizes.push_back(static_cast<size_t>(r));
+    }
+  });
+  auto data = randomData(total, 3);
+  pushAll(*w, *l, data, 99);
+  w->end();
+  w->waitFinished();
+  reader.join();
+  close(p[0]);
+  size_t sum = 0;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    sum += sizes[i];
+    if (i + 1 < sizes.size()) CHECK(sizes[i] == bs, "write %zu was %zu bytes, block size %zu", i, sizes[i], bs);
+  }
+  CHECK(sum == total, "pipe carried %zu of %zu bytes", sum, total);
+  CHECK(!sizes.empty() && sizes.back() == (total % bs ? total % bs : bs), "last write %zu bytes", sizes.empty() ? 0 : sizes.back());
+}
+
+void devFull() {
+  int fd = open("/dev/full", O_WRONLY);
+  OpenError oe;
+  auto w = std::make_shared<BlockWriter>(openDevice(fd, false, false, 4096, &oe), WriterConfig{4096, 4096 * 4, 50});
+  auto l = std::make_shared<EventListener>();
+  w->start(l);
+  auto data = randomData(1 << 20, 5);
+  bool ok = pushAll(*w, *l, data, 7);  // must return (false) instead of hanging
+  CHECK(!ok, "pushing 1 MiB into /dev/full succeeded");
+  w->waitFinished();
+  CHECK(w->failed() && w->failure().err == ENOSPC, "expected ENOSPC, got %d", w->failure().err);
+  CHECK(w->failure().offset == 0 && w->failure().syscall == "write", "offset %llu syscall %s", (unsigned long long)w->failure().offset, w->failure().syscall.c_str());
+  CHECK(!w->failure().endOfMedium, "/dev/full is not a tape");
+}
+
+void highWaterMark() {
+  char path[] = "/tmp/ace-dt-hwm-XXXXXX";
+  int fd = mkstemp(path);
+  OpenError oe;
+  // 10 blocks of 1000, hwm 35% -> ceil(3500/1000) = 4 blocks.
+  auto w = std::make_shared<BlockWriter>(openDevice(fd, false, false, 1000, &oe), WriterConfig{1000, 10000, 35});
+  auto l = std::make_shared<EventListener>();
+  w->start(l);
+  CHECK(w->stats().hwmBytes == 4000, "hwm %llu", (unsigned long long)w->stats().hwmBytes);
+  auto data = randomData(3999, 1);
+  w->push(data.data(), data.size());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(w->stats().records == 0, "%llu records written below the mark", (unsigned long long)w->stats().records);
+  uint8_t one = 1;
+  w->push(&one, 1);
+  for (int i = 0; i < 1000 && w->stats().records < 4; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  CHECK(w->stats().records == 4, "%llu records after reaching the mark", (unsigned long long)w->stats().records);
+  // The ring ran dry while active: one underrun.
+  for (int i = 0; i < 1000 && w->stats().active; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  CHECK(w->stats().underruns == 1, "underruns %llu", (unsigned long long)w->stats().underruns);
+  w->push(data.data(), 10);
+  w->end();
+  w->waitFinished();
+  CHECK(w->stats().records == 5 && w->stats().written == 4010, "records %llu written %llu", (unsigned long long)w->stats().records, (unsigned long long)w->stats().written);
+  unlink(path);
+}
+
+void geometry() {
+  auto g = computeGeometry({1 << 20, 1ull << 30, 90});
+  CHECK(g.blocks == 1024 && g.hwmBlocks == 922, "-m 1Gi: %zu blocks, hwm %zu", g.blocks, g.hwmBlocks);
+  g = computeGeometry({1 << 20, 0, 90});
+  CHECK(g.blocks == 1 && g.hwmBlocks == 1, "-m 0: %zu blocks, hwm %zu", g.blocks, g.hwmBlocks);
+  g = computeGeometry({1000, 1001, 100});
+  CHECK(g.blocks == 2 && g.hwmBlocks == 2, "-m 1001 -b 1000: %zu blocks, hwm %zu", g.blocks, g.hwmBlocks);
+  g = computeGeometry({1000, 10000, 1});
+  CHECK(g.blocks == 10 && g.hwmBlocks == 1, "--hwm 1: %zu blocks, hwm %zu", g.blocks, g.hwmBlocks);
+}
+
+}  // namespace
+
+int main() {
+  geometry();
+  fileRoundTrip(1, 1, 100, 5000);
+  fileRoundTrip(512, 512, 90, 100000);
+  fileRoundTrip(512, 512 * 7 + 1, 60, 1000000 + 3);
+  fileRoundTrip(65536, 1 << 20, 90, 10000000 + 17);
+  writeSizes(4096, 4, 4096 * 50 + 123);
+  writeSizes(1000, 1, 1000 * 20);
+  devFull();
+  highWaterMark();
+  std::printf("writer_test: %d failures\n", failures);
+  return failures ? 1 : 0;
+}

@@ -1,0 +1,97 @@
+/**
+ * Loads the native addon (native/, built by `npm run build:native` into build/Release) and
+ * types its raw surface. Only src/sink imports this; everything else uses src/sink/index.ts.
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { AceError } from '../errors.js';
+import { WriterError } from './errors.js';
+
+export interface RawTapeStatus {
+  block: number;
+  blockError?: string;
+  fileNumber: number;
+  blockInFile: number;
+  blockSize: number;
+  density: number;
+  driveType: number;
+  statusBits: number;
+  bot: boolean;
+  eof: boolean;
+  eod: boolean;
+  writeProtected: boolean;
+  online: boolean;
+  doorOpen: boolean;
+  rewindOnClose: boolean;
+}
+
+export interface RawStats {
+  accepted: number;
+  written: number;
+  records: number;
+  fill: number;
+  capacity: number;
+  underruns: number;
+  hwmBytes: number;
+  active: boolean;
+  finished: boolean;
+}
+
+export interface RawWriter {
+  /** Bytes copied from chunk[offset..], or -1 once the writer has finished or failed. */
+  push(chunk: Uint8Array, offset: number): number;
+  /** true: the space is there, push again; false: the callback gets 'space' (or 'done'). */
+  requestSpace(need: number): boolean;
+  end(): void;
+  stats(): RawStats;
+  error(): WriterError | undefined;
+  info(): { kind: 'file' | 'tape' | 'stdout' | 'pipe' | 'other'; tape?: RawTapeStatus; endPosition?: number };
+  tapePosition(): RawTapeStatus;
+  ref(): void;
+  unref(): void;
+}
+
+export interface RawHasher {
+  update(chunk: Uint8Array): void;
+  digest(): Promise<string>;
+}
+
+export interface Addon {
+  Writer: new (
+    fd: number,
+    isStdout: boolean,
+    seekEnd: boolean,
+    blockSize: number,
+    bufferSize: number,
+    hwm: number,
+    callback: (event: 'space' | 'done') => void,
+  ) => RawWriter;
+  Hasher: new (algorithm: string) => RawHasher;
+  tapeStatus(path: string): RawTapeStatus;
+  geometry(blockSize: number, bufferSize: number, hwm: number): { blocks: number; hwmBlocks: number };
+  initialize(writerError: typeof WriterError): void;
+}
+
+let addon: Addon | undefined;
+
+/** The addon, loaded on first use so that importing src/sink never fails by itself. */
+export function native(): Addon {
+  if (addon) return addon;
+  const require = createRequire(import.meta.url);
+  // src/sink and dist/sink are both two levels below the package root.
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const candidates = [path.join(root, 'build', 'Release', 'ace_dt_native.node'), path.join(root, 'build', 'ace_dt_native.node')];
+  const problems: string[] = [];
+  for (const file of candidates) {
+    try {
+      const loaded = require(file) as Addon;
+      loaded.initialize(WriterError);
+      addon = loaded;
+      return loaded;
+    } catch (e) {
+      problems.push(`${file}: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+  throw new AceError('ENATIVE', `the native addon is not built; run \`npm run build:native\` (${problems.join('; ')})`);
+}

@@ -1,0 +1,146 @@
+import t from 'tap';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { openSink, createHasher, WriterError, SinkAbortedError } from '../../src/sink/index.js';
+import { UserError } from '../../src/errors.js';
+import type { Sink } from '../../src/sink/index.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ace-dt-sink-'));
+t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/** Feeds data in chunks of random sizes, awaiting backpressure as a producer must. */
+async function feed(sink: Sink, data: Buffer, maxChunk: number, seed = 1): Promise<void> {
+  let s = seed;
+  for (let off = 0; off < data.length; ) {
+    s = (s * 1103515245 + 12345) >>> 0;
+    const n = Math.min(1 + (s % maxChunk), data.length - off);
+    const p = sink.write(data.subarray(off, off + n));
+    if (p) await p;
+    off += n;
+  }
+}
+
+t.test('round trips through rings from one block to many', async (t) => {
+  const cases = [
+    { blockSize: 1, bufferSize: 0, hwm: 90, size: 3000 },
+    { blockSize: 512, bufferSize: 512, hwm: 100, size: 100_001 },
+    { blockSize: 4096, bufferSize: 4096 * 3 + 1, hwm: 50, size: 1_000_000 },
+    { blockSize: 65536, bufferSize: 1 << 20, hwm: 90, size: 5_000_017 },
+    { blockSize: 1 << 20, bufferSize: 16 << 20, hwm: 10, size: 20_000_000 },
+  ];
+  for (const c of cases) {
+    const data = crypto.randomBytes(c.size);
+    const file = path.join(dir, `rt-${c.blockSize}`);
+    const sink = await openSink(file, c);
+    t.equal(sink.kind, 'file');
+    await feed(sink, data, Math.max(2, c.blockSize * 3));
+    const r = await sink.close();
+    t.equal(r.written, c.size, `bs ${c.blockSize}: written`);
+    t.equal(r.accepted, c.size, `bs ${c.blockSize}: accepted`);
+    t.equal(r.records, Math.ceil(c.size / c.blockSize), `bs ${c.blockSize}: one record per block, the last short`);
+    t.equal(r.fill, 0);
+    t.ok(fs.readFileSync(file).equals(data), `bs ${c.blockSize}: file identical`);
+  }
+});
+
+t.test('an empty input creates an empty file and writes nothing', async (t) => {
+  const file = path.join(dir, 'empty');
+  fs.writeFileSync(file, 'old content');
+  const sink = await openSink(file, { blockSize: 1024, bufferSize: 4096, hwm: 90 });
+  const r = await sink.close();
+  t.equal(r.records, 0);
+  t.equal(fs.statSync(file).size, 0, 'truncated');
+});
+
+t.test('truncateTo resumes a file at that length', async (t) => {
+  const file = path.join(dir, 'resume');
+  fs.writeFileSync(file, Buffer.from('0123456789abcdef'));
+  const sink = await openSink(file, { blockSize: 4, bufferSize: 8, hwm: 100, truncateTo: 10 });
+  await sink.write(Buffer.from('XYZ'));
+  await sink.close();
+  t.equal(fs.readFileSync(file, 'latin1'), '0123456789XYZ');
+  await t.rejects(openSink(file, { blockSize: 4, bufferSize: 8, hwm: 100, truncateTo: 100 }), { code: 'ESHORT' });
+  await t.rejects(openSink(path.join(dir, 'nope'), { blockSize: 4, bufferSize: 8, hwm: 100, truncateTo: 1 }), UserError);
+});
+
+t.test('a new file gets mode 0666 & ~umask', async (t) => {
+  const file = path.join(dir, 'mode');
+  const sink = await openSink(file, { blockSize: 4, bufferSize: 8, hwm: 100 });
+  await sink.close();
+  const umask = process.umask();
+  t.equal(fs.statSync(file).mode & 0o777, 0o666 & ~umask);
+});
+
+t.test('destinations that cannot be opened give a UserError naming the path', async (t) => {
+  const opts = { blockSize: 512, bufferSize: 512, hwm: 90 };
+  await t.rejects(openSink(path.join(dir, 'no', 'such', 'dir', 'f'), opts), { code: 'ENOENT', message: /no\/such\/dir\/f/ });
+  await t.rejects(openSink(dir, opts), { code: 'EISDIR', message: new RegExp(dir) });
+  if (process.getuid?.() !== 0) {
+    const ro = path.join(dir, 'ro');
+    fs.writeFileSync(ro, '');
+    fs.chmodSync(ro, 0o444);
+    await t.rejects(openSink(ro, opts), { code: 'EACCES' });
+  }
+  await t.rejects(openSink(path.join(dir, 'x'), { blockSize: 0, bufferSize: 1, hwm: 90 }), UserError);
+  await t.rejects(openSink(path.join(dir, 'x'), { blockSize: 1, bufferSize: 1, hwm: 0 }), UserError);
+});
+
+t.test('/dev/full: ENOSPC rejects the next write and close, no hang', async (t) => {
+  const sink = await openSink('/dev/full', { blockSize: 4096, bufferSize: 16384, hwm: 50 });
+  t.equal(sink.kind, 'other');
+  const data = crypto.randomBytes(100_000);
+  let caught: unknown;
+  try {
+    await feed(sink, data, 10_000);
+    await sink.close();
+  } catch (e) {
+    caught = e;
+  }
+  t.type(caught, WriterError);
+  const err = caught as WriterError;
+  t.equal(err.code, 'ENOSPC');
+  t.equal(err.syscall, 'write');
+  t.equal(err.offset, 0, 'nothing reached /dev/full');
+  t.equal(err.endOfMedium, false);
+  const again = sink.write(Buffer.alloc(1));
+  await t.rejects(again!, { code: 'ENOSPC' }, 'the error sticks');
+  const r = await sink.abort();
+  t.equal(r.written, 0);
+  t.equal(r.error, err);
+  await t.rejects(sink.close(), { code: 'ENOSPC' });
+});
+
+t.test('abort drains what is in the ring and rejects what is not', async (t) => {
+  const file = path.join(dir, 'abort');
+  const sink = await openSink(file, { blockSize: 1000, bufferSize: 10_000, hwm: 100 });
+  const first = sink.write(Buffer.alloc(6000, 1));
+  t.equal(first, undefined, 'fits');
+  const second = sink.write(Buffer.alloc(6000, 2));
+  t.ok(second, 'does not fit: a promise');
+  second!.catch(() => undefined);
+  const r = await sink.abort();
+  await t.rejects(second!, SinkAbortedError);
+  t.equal(r.written, r.accepted, 'everything accepted reached the file');
+  t.equal(fs.statSync(file).size, r.written);
+  t.ok(r.written >= 6000);
+});
+
+t.test('createHasher agrees with node:crypto on random data', async (t) => {
+  for (const alg of ['sha256', 'sha512'] as const) {
+    for (const size of [0, 1, 63, 64, 65, 1_000_000, 9_999_999]) {
+      const data = crypto.randomBytes(size);
+      const h = createHasher(alg);
+      for (let off = 0, i = 0; off < size; i++) {
+        const n = Math.min(1 + ((i * 7919) % 100_000), size - off);
+        h.update(data.subarray(off, off + n));
+        off += n;
+      }
+      t.equal(await h.digest(), `${alg}:${crypto.createHash(alg).update(data).digest('hex')}`, `${alg} of ${size} bytes`);
+    }
+  }
+  const h = createHasher('sha256');
+  await h.digest();
+  t.throws(() => h.update(Buffer.alloc(1)), 'update after digest');
+});
