@@ -51,7 +51,7 @@ function openError(path: string, e: NodeJS.ErrnoException): UserError {
   return new UserError('ESOURCE', `cannot open source ${path}: ${why}`);
 }
 
-export async function openSource(path: string): Promise<ArchiveSource> {
+export async function openArchiveSource(path: string): Promise<ArchiveSource> {
   if (path === '-') {
     const stats: SourceStats = { bytes: 0, records: 0 };
     const stdin = process.stdin;

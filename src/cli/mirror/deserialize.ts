@@ -1,10 +1,95 @@
+import { Command, Option, UsageError } from 'clipanion';
 import { BaseCommand } from '../common.js';
+import { OciError } from '../../errors.js';
+import { parseReference } from '../../oci/reference.js';
+import type { ImageTarget } from '../../source/types.js';
+import { deserializeArchives } from '../../deserialize/index.js';
+import { detailLines, failureMessage, summaryLines } from '../../deserialize/render.js';
+import { createReporter } from '../../ui/index.js';
 
-// Placeholder: being built (see issues). Fails loudly instead of pretending.
+/** Opens the registry target; the registry client is loaded only when a command needs it. */
+async function openTarget(image: string): Promise<ImageTarget> {
+  const spec = '../../source/registry.js';
+  const mod = (await import(spec)) as { openRegistryTarget: (ref: string, opts: object) => Promise<ImageTarget> };
+  return mod.openRegistryTarget(image, {});
+}
+
+export function isVerbose(values: string[] | undefined): boolean {
+  const all = [...(values ?? []), ...(process.env.ACE_DT_VERBOSITY ? [process.env.ACE_DT_VERBOSITY] : [])];
+  return all.some((v) => /^(info|debug|[89]|1[0-9])$/.test(v.replace(/^=/, '')));
+}
+
 export class DeserializeCommand extends BaseCommand {
   static paths = [['mirror', 'deserialize']];
+
+  static usage = Command.Usage({
+    category: 'mirror',
+    description: 'Deserialize the archives in SOURCE... and push the image to IMAGE.',
+    details: `
+      SOURCE is an archive written by \`ace-dt mirror serialize\` (ours or the original tool's), a tape device (\`/dev/nst0\`), \`-\` for standard input, or skopeo's oci-archive output; gzip and zstd compression are detected. Give several SOURCEs, in order, for the pieces of an interrupted and resumed serialize: a piece cut at its end is expected, as long as the set is complete. Archives concatenated in one file or stream are read one after the other.
+
+      Every blob is verified (digest and size) before the registry commits it; manifests are pushed by digest once all their children are in the registry, and the root (the first manifest of the first index.json) is tagged with IMAGE's tag (\`latest\` if none) only when nothing is missing. Blobs the registry already has are not sent again. Missing blobs are listed by digest and the command exits 1.
+
+      A tape is read with a buffer as large as its records (up to 8 MiB, found automatically) and up to its filemark, so the tape is left at the start of the next tape file: name the device again to read the next archive.
+    `,
+    examples: [
+      ['Deserialize an archive into a registry', 'ace-dt mirror deserialize image.tar reg.example.com/project/repo:sync-45'],
+      ['Two pieces of a resumed serialize, on two tape files', 'ace-dt mirror deserialize /dev/nst0 /dev/nst0 reg.example.com/project/repo:sync-45'],
+      ['Check what would be pushed', 'ace-dt mirror deserialize --dry-run part1.tar part2.tar reg.example.com/project/repo:sync-45'],
+    ],
+  });
+
+  args = Option.Rest({ name: 'SOURCE... IMAGE', required: 2 });
+
+  blockSize = Option.String('--block-size', { description: 'Accepted for compatibility with the original; reads are sized automatically (tape: the record size, up to 8 MiB)' });
+  debug = Option.String('--debug', { description: 'Dump all UI events to the given path (JSON Lines).' });
+  dryRun = Option.Boolean('--dry-run', false, { description: 'Read and verify everything and ask the registry what it has, but push nothing and tag nothing' });
+  noTerm = Option.Boolean('--no-term', false, { description: 'Disable terminal support for fancy printing' });
+  quiet = Option.Boolean('-q,--quiet', false, { description: 'Quiet mode. Do not output any status to standard output. Errors are still output to standard error.' });
+  strict = Option.Boolean('--strict', false, { description: 'Strict mode: oci-layout first, index.json second, at most two index.json per archive, no unknown files (manifest.json is allowed)' });
+
   async run(): Promise<number> {
-    this.context.stderr.write('ace-dt: not implemented yet\n');
-    return 1;
+    const sources = this.args.slice(0, -1);
+    const image = this.args[this.args.length - 1];
+    if (image === '-' || image.startsWith('/') || image.startsWith('./')) {
+      throw new UsageError(`IMAGE ${JSON.stringify(image)} must be a registry reference (host/repository[:tag]), given last`);
+    }
+    if (this.blockSize !== undefined && !/^\d+$/.test(this.blockSize)) throw new UsageError(`--block-size: ${JSON.stringify(this.blockSize)} is not a number of bytes`);
+    parseReference(image);
+    const out = this.context.stdout;
+    const err = this.context.stderr;
+    const verbose = isVerbose(this.verbosity);
+    const reporter = await createReporter({ quiet: this.quiet, noTerm: this.noTerm, debugPath: this.debug, verbosity: this.verbosity, stdout: out, stderr: err });
+    const target = await openTarget(image);
+    const started = Date.now();
+    reporter.emit({ type: 'start', command: 'mirror deserialize', image, time: started });
+    try {
+      const report = await deserializeArchives(sources, {
+        target,
+        tag: target.tag,
+        strict: this.strict,
+        dryRun: this.dryRun,
+        log: (level, message) => {
+          reporter.emit({ type: 'log', level, message });
+          if (!this.quiet && (level === 'warn' || verbose)) err.write(`${level}: ${message}\n`);
+        },
+        onSource: (src) => {
+          if (!this.quiet) out.write(`reading ${src.name}${src.kind === 'tape' ? ' (tape)' : ''}\n`);
+        },
+      });
+      const mode = this.dryRun ? 'dry-run' : 'deserialize';
+      if (!this.quiet) for (const l of summaryLines(report, mode)) out.write(l + '\n');
+      for (const l of detailLines(report)) err.write(l + '\n');
+      const summary = { blobsWritten: report.blobs.pushed, blobsSkipped: report.blobs.existing, bytesWritten: report.blobs.pushedBytes, bytesSkipped: report.blobs.existingBytes, durationMs: report.durationMs };
+      reporter.emit({ type: 'done', ok: report.complete, summary });
+      if (!report.complete) throw new OciError('EINCOMPLETE', failureMessage(report, 'deserialize'));
+      if (!this.quiet) {
+        out.write(this.dryRun ? `dry run: nothing was pushed; the root would be tagged "${report.tagged}"\n` : `tagged "${report.tagged}" = ${report.root?.digest} in ${target.name}\n`);
+      }
+      return 0;
+    } finally {
+      await target.close();
+      await reporter.close();
+    }
   }
 }

@@ -1,0 +1,90 @@
+import { UserError } from '../errors.js';
+import { openArchiveSource, type ArchiveSource, type SourceStats } from '../archive/read-source.js';
+import { readArchives } from '../archive/reader.js';
+import { nodeHasher, type HasherFactory } from '../oci/verify.js';
+import { Engine, type EngineResult, type EngineTarget } from './engine.js';
+
+/**
+ * The services behind `mirror deserialize` and `mirror verify`: read every SOURCE in order (the
+ * pieces of one interrupted-and-resumed serialize, or archives concatenated in one stream) into
+ * one Engine, then resolve, tag and report.
+ */
+
+export interface SourceReport extends SourceStats {
+  name: string;
+  kind: ArchiveSource['kind'];
+}
+
+export interface ArchivesReport extends EngineResult {
+  sources: SourceReport[];
+  bytesRead: number;
+  durationMs: number;
+}
+
+export interface ReadArchivesOptions {
+  strict?: boolean;
+  hasher?: HasherFactory;
+  log?: (level: 'info' | 'warn' | 'debug', message: string) => void;
+  /** Called when a source is opened (the CLI prints "reading ..."). */
+  onSource?: (src: ArchiveSource) => void;
+}
+
+export interface DeserializeOptions extends ReadArchivesOptions {
+  target: EngineTarget;
+  /** Tag for the root (from IMAGE; `latest` if none). */
+  tag: string;
+  dryRun?: boolean;
+}
+
+export interface VerifyOptions extends ReadArchivesOptions {
+  /** digest -> what explains its absence (checkpoint ledger, OCI layout, EXISTING-IMAGE). */
+  existing?: Map<string, string>;
+}
+
+/** Hashing on the native addon's thread when it is built (SPEC "Performance"), else node's crypto. */
+export async function loadHasher(): Promise<HasherFactory> {
+  try {
+    // A computed specifier: the addon is optional at build time.
+    const spec = '../sink/index.js';
+    const sink = (await import(spec)) as { createHasher?: (alg: string) => ReturnType<HasherFactory> };
+    if (typeof sink.createHasher === 'function') return (alg) => sink.createHasher!(alg);
+  } catch {
+    /* addon not built: plain Node hashing */
+  }
+  return nodeHasher;
+}
+
+function checkSources(sources: string[]): void {
+  if (sources.length === 0) throw new UserError('ESOURCE', 'no SOURCE given');
+  if (sources.filter((s) => s === '-').length > 1) throw new UserError('ESOURCE', 'standard input ("-") can be given only once');
+}
+
+async function run(sources: string[], engine: Engine, opts: ReadArchivesOptions, tag?: string): Promise<ArchivesReport> {
+  const started = Date.now();
+  const reports: SourceReport[] = [];
+  for (let i = 0; i < sources.length; i++) {
+    const src = await openArchiveSource(sources[i]);
+    opts.onSource?.(src);
+    try {
+      await engine.consume(readArchives(src.chunks, src.name, { strict: opts.strict }), { source: src.name, last: i === sources.length - 1 });
+    } finally {
+      reports.push({ name: src.name, kind: src.kind, ...src.stats() });
+    }
+  }
+  const result = await engine.finish(tag);
+  return { ...result, sources: reports, bytesRead: reports.reduce((a, r) => a + r.bytes, 0), durationMs: Date.now() - started };
+}
+
+/** Archives -> registry: every blob verified before it is committed, children before parents. */
+export async function deserializeArchives(sources: string[], opts: DeserializeOptions): Promise<ArchivesReport> {
+  checkSources(sources);
+  const engine = new Engine({ target: opts.target, dryRun: opts.dryRun, strict: opts.strict, hasher: opts.hasher ?? (await loadHasher()), log: opts.log });
+  return run(sources, engine, opts, opts.tag);
+}
+
+/** Archives checked with no registry: digests, sizes, completeness. */
+export async function verifyArchives(sources: string[], opts: VerifyOptions = {}): Promise<ArchivesReport> {
+  checkSources(sources);
+  const engine = new Engine({ strict: opts.strict, hasher: opts.hasher ?? (await loadHasher()), log: opts.log, existing: opts.existing });
+  return run(sources, engine, opts);
+}
