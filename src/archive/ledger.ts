@@ -1,4 +1,4 @@
-import { open, readFile, type FileHandle } from 'node:fs/promises';
+import { open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { UserError } from '../errors.js';
 import { Annotation, type Descriptor, isDescriptor } from '../oci/descriptor.js';
 import { goDescriptor, goJson } from '../oci/json.js';
@@ -10,10 +10,9 @@ import { goDescriptor, goJson } from '../oci/json.js';
  * either tool works with the other. Extra annotations of ours (`vnd.act3-ace.dt-ts.*`) are
  * ignored by the original.
  */
-export const LedgerAnnotation = {
-  /** On the first record of a run: what the run wrote to (so a resume can find the medium). */
-  Run: 'vnd.act3-ace.dt-ts.run',
-} as const;
+/** Media types of our run records (see runs.ts); offsets restart at a run start. */
+export const RUN_START_TYPE = 'application/vnd.act3-ace.dt-ts.run-start.v1+json';
+export const RUN_END_TYPE = 'application/vnd.act3-ace.dt-ts.run-end.v1+json';
 
 export interface LedgerRecord {
   descriptor: Descriptor;
@@ -28,6 +27,10 @@ export function ledgerLine(desc: Descriptor, offset: number, extra?: Record<stri
 }
 
 export class LedgerWriter {
+  private lastSync = Date.now();
+  /** Offset of the last record written by this writer (for the run-end record). */
+  lastOffset = 0;
+
   private constructor(
     private readonly fh: FileHandle,
     readonly path: string,
@@ -43,9 +46,33 @@ export class LedgerWriter {
     }
   }
 
+  /**
+   * Start a ledger whose first lines are `prefix` (earlier runs kept by a resume). Written to a
+   * temporary file and renamed over `path`, so resuming with the same path for the old and the new
+   * checkpoint never loses the old one: it is replaced only by a copy that holds what it said.
+   */
+  static async create(path: string, prefix: string): Promise<LedgerWriter> {
+    const tmp = `${path}.tmp-${process.pid}`;
+    try {
+      const fh = await open(tmp, 'w', 0o666);
+      await fh.write(prefix);
+      await fh.sync();
+      await fh.close();
+      await rename(tmp, path);
+    } catch (e) {
+      await unlink(tmp).catch(() => {});
+      throw new UserError('ECHECKPOINT', `cannot write checkpoint file ${path}: ${(e as Error).message}`);
+    }
+    return LedgerWriter.open(path, { append: true });
+  }
+
   /** One write(2) per record, like the original, so a crash tears at most the last line. */
   async record(desc: Descriptor, offset: number, extra?: Record<string, string>): Promise<void> {
     await this.fh.write(ledgerLine(desc, offset, extra));
+    this.lastOffset = offset;
+    // fsync at most once a second while streaming (thousands of small blobs would otherwise
+    // wait on the disk); every end of a run syncs.
+    if (Date.now() - this.lastSync >= 1000) await this.sync();
   }
 
   async writeRaw(text: string): Promise<void> {
@@ -55,6 +82,7 @@ export class LedgerWriter {
   /** fsync: a record reported durable survives power loss. */
   async sync(): Promise<void> {
     await this.fh.sync();
+    this.lastSync = Date.now();
   }
 
   async close(): Promise<void> {
@@ -99,6 +127,7 @@ export async function readLedger(path: string): Promise<LedgerRecord[]> {
       throw new UserError('ECHECKPOINT', `checkpoint ${path} line ${i + 1} has no valid ${Annotation.Offset} annotation`);
     }
     const offset = Number(raw);
+    if (value.mediaType === RUN_START_TYPE) last = -1;
     if (offset <= last) {
       throw new UserError('ECHECKPOINT', `checkpoint ${path} line ${i + 1}: offset ${offset} does not increase (previous ${last}); the file is corrupt or two ledgers were mixed`);
     }

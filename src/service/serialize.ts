@@ -1,4 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { RUN_END_TYPE, RUN_START_TYPE, type RunEnd, type RunStart, runEndLine, runStartLine } from '../archive/runs.js';
+import { type ResumeState, loadResume } from './resume.js';
 import { AceError, InterruptedError, UserError } from '../errors.js';
 import { archiveSize } from '../archive/entries.js';
 import { LedgerWriter, readLedger, recordsOnMedium } from '../archive/ledger.js';
@@ -6,7 +10,7 @@ import type { Compression } from '../archive/output.js';
 import { writeArchive } from '../archive/writer.js';
 import type { HasherFactory } from '../oci/verify.js';
 import { nodeHasher } from '../oci/verify.js';
-import { type SkipSet, existingBlobs, makePlan } from '../plan/plan.js';
+import { type Plan, type SkipSet, existingBlobs, makePlan } from '../plan/plan.js';
 import { openSink } from '../sink/index.js';
 import type { Sink, SinkResult } from '../sink/types.js';
 import { openSource } from '../source/index.js';
@@ -25,6 +29,9 @@ export interface SerializeRequest {
   /** `PATH:OFFSET` pairs (the original's --existing-from-checkpoint). */
   existingFromCheckpoint: { path: string; offset: number }[];
   compression?: Compression;
+  /** --resume-from-checkpoint and --resume-from-offset. */
+  resumeFrom?: string;
+  resumeOffset?: number;
   manifestJson: boolean;
   recursive: boolean;
   registry: RegistryOptions;
@@ -60,9 +67,20 @@ export async function serialize(req: SerializeRequest): Promise<RunSummary> {
   for (const { path, offset } of req.existingFromCheckpoint) {
     const records = await readLedger(path);
     for (const r of recordsOnMedium(records, offset)) {
+      if (r.descriptor.mediaType === RUN_START_TYPE || r.descriptor.mediaType === RUN_END_TYPE) continue;
       if (!skip.has(r.descriptor.digest)) skip.set(r.descriptor.digest, `in checkpoint ${path} below offset ${offset}`);
     }
   }
+
+  const resume = req.resumeFrom
+    ? await loadResume({ checkpoint: req.resumeFrom, offset: req.resumeOffset, dest: req.dest, compression: req.compression })
+    : undefined;
+  if (resume) {
+    for (const [digest, why] of resume.skip) if (!skip.has(digest)) skip.set(digest, why);
+    reporter.emit({ type: 'log', level: 'info', message: `resuming: ${resume.last.mediumBytes} bytes of the interrupted run are on the medium (${resume.last.source})${resume.continueFile ? `; continuing ${req.dest} from byte ${resume.continueFile.cut}` : '; the rest goes out as a new archive'}` });
+  }
+  // Without --checkpoint a resumed run keeps writing the ledger it resumes.
+  const checkpoint = req.checkpoint ?? req.resumeFrom;
 
   const source = await openSource(req.image, req.registry);
   try {
@@ -75,6 +93,7 @@ export async function serialize(req: SerializeRequest): Promise<RunSummary> {
       }
     }
     const plan = await makePlan(source, { skip, recursive: req.recursive, refName: source.refName, sourceName: req.image });
+    if (resume) checkResumeMatchesPlan(resume, plan, req.image);
     const layout = { version: VERSION, manifestJson: req.manifestJson, imageRef: req.image };
     const totalBytes = archiveSize(plan, layout);
     reporter.emit({
@@ -87,8 +106,31 @@ export async function serialize(req: SerializeRequest): Promise<RunSummary> {
     });
     for (const s of plan.skipped) reporter.emit({ type: 'skip', descriptor: s.descriptor, reason: s.reason });
 
-    const ledger = req.checkpoint ? await LedgerWriter.open(req.checkpoint) : undefined;
-    const sink: Sink = await openSink(req.dest, { blockSize: req.blockSize, bufferSize: req.bufferSize, hwm: req.hwm });
+    const continueAt = resume?.continueFile?.cut;
+    const ledger = checkpoint ? await LedgerWriter.create(checkpoint, resume?.ledgerPrefix ?? '') : undefined;
+    let sink: Sink;
+    try {
+      sink = await openSink(req.dest, { blockSize: req.blockSize, bufferSize: req.bufferSize, hwm: req.hwm, truncateTo: continueAt });
+    } catch (e) {
+      await ledger?.close();
+      throw e;
+    }
+    const kind = sink.kind;
+    const tapeStart = kind === 'tape' ? sink.tapePosition?.().block : undefined;
+    const runStart: RunStart = {
+      id: randomUUID(),
+      image: req.image,
+      root: plan.root.digest,
+      dest: req.dest === '-' ? '-' : resolve(req.dest),
+      kind,
+      archiveStart: continueAt ?? 0,
+      compression: req.compression,
+      blockSize: req.blockSize,
+      tapeStart,
+      time: new Date().toISOString(),
+    };
+    await ledger?.writeRaw(runStartLine(runStart));
+    await ledger?.sync();
     reporter.setStatsSource?.(() => sink.stats());
     const summary: RunSummary = {
       blobsWritten: 0,
@@ -96,7 +138,21 @@ export async function serialize(req: SerializeRequest): Promise<RunSummary> {
       bytesWritten: 0,
       bytesSkipped: plan.skipped.reduce((n, b) => n + b.descriptor.size, 0),
       durationMs: 0,
-      checkpoint: req.checkpoint,
+      checkpoint,
+    };
+    /** Record in the ledger how many archive bytes reached the medium, whatever ended the run. */
+    const recordEnd = async (result: SinkResult | undefined, reason: string) => {
+      if (!ledger) return;
+      let medium = (continueAt ?? 0) + (result?.written ?? 0);
+      let records: number | undefined;
+      if (result?.kind === 'tape' && result.startPosition !== undefined && result.endPosition !== undefined) {
+        // MTIOCPOS counts records and filemarks: the close wrote one filemark (tape-rig README).
+        records = Math.max(0, result.endPosition - result.startPosition - 1);
+        medium = Math.min(medium, (continueAt ?? 0) + records * req.blockSize);
+      }
+      const end: RunEnd = { mediumBytes: medium, reason, source: result ? 'writer' : 'user', tapeEnd: result?.endPosition, records };
+      await ledger.writeRaw(runEndLine(end, ledger.lastOffset));
+      await ledger.sync();
     };
     let sinkResult: SinkResult | undefined;
     try {
@@ -108,19 +164,23 @@ export async function serialize(req: SerializeRequest): Promise<RunSummary> {
         makeHasher: await loadHasher(),
         sourceName: req.image,
         signal: req.signal,
+        continueAt,
+        dirsPresent: resume?.continueFile?.dirs,
       });
       summary.blobsWritten = result.blobsWritten;
       sinkResult = await sink.close();
       summary.bytesWritten = sinkResult.written;
-      if (sinkResult.written !== result.offset) {
-        throw new AceError('EWRITE', `only ${sinkResult.written} of ${result.offset} archive bytes reached ${req.dest}`);
+      if ((continueAt ?? 0) + sinkResult.written !== result.offset) {
+        throw new AceError('EWRITE', `only ${sinkResult.written} of ${result.offset - (continueAt ?? 0)} archive bytes reached ${req.dest}`);
       }
+      await recordEnd(sinkResult, 'complete');
     } catch (e) {
       sinkResult ??= await sink.abort().catch(() => undefined);
+      await recordEnd(sinkResult, req.signal.aborted ? `interrupted by ${String(req.signal.reason)}` : (e as AceError).code ?? 'error').catch(() => {});
       summary.bytesWritten = sinkResult?.written ?? 0;
       summary.sink = sinkResult;
       summary.durationMs = Date.now() - started;
-      if (req.checkpoint && req.resumeCommand) summary.resumeCommand = req.resumeCommand(req.checkpoint);
+      if (checkpoint && req.resumeCommand) summary.resumeCommand = req.resumeCommand(checkpoint);
       if (req.signal.aborted) throw Object.assign(new InterruptedError((req.signal.reason as NodeJS.Signals) ?? 'SIGINT'), { summary });
       throw Object.assign(e as Error, { summary });
     } finally {
@@ -131,6 +191,19 @@ export async function serialize(req: SerializeRequest): Promise<RunSummary> {
     return summary;
   } finally {
     await source.close();
+  }
+}
+
+/** A ledger must describe this IMAGE: same root, and no blob the image does not reference. */
+function checkResumeMatchesPlan(resume: ResumeState, plan: Plan, image: string): void {
+  if (resume.root && resume.root !== plan.root.digest) {
+    throw new UserError('ECHECKPOINT', `checkpoint ${resume.path} was written for another image (root ${resume.root}); ${image} resolves to ${plan.root.digest}`);
+  }
+  const known = new Set([...plan.blobs, ...plan.skipped].map((b) => b.descriptor.digest));
+  for (const digest of resume.skip.keys()) {
+    if (!known.has(digest)) {
+      throw new UserError('ECHECKPOINT', `checkpoint ${resume.path} lists blob ${digest}, which ${image} does not reference: the checkpoint belongs to another image`);
+    }
   }
 }
 

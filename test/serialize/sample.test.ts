@@ -45,7 +45,11 @@ t.test('the bundled sample serializes to the golden archive, byte for byte, ever
   t.equal(first.annotations['vnd.act3-ace.data.serialization.version'], '2');
 
   // The ledger: one line per blob, offsets at the end of each blob's padding (behaviour note 1.5).
-  const lines = readFileSync(cp, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const all = readFileSync(cp, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  t.match(all[0].mediaType, /run-start/, 'our run-start record first');
+  t.match(all[all.length - 1].mediaType, /run-end/, 'our run-end record last');
+  t.equal(JSON.parse(all[all.length - 1].annotations['vnd.act3-ace.dt-ts.run']).mediumBytes, bytesA.length, 'run-end: every byte reached the file');
+  const lines = all.filter((l) => !l.mediaType.startsWith('application/vnd.act3-ace.dt-ts.'));
   t.equal(lines.length, 8);
   const pad = (n: number) => Math.ceil(n / 512) * 512;
   const firstBlobOffset = 1024 + 512 + pad(entries[1].size) + 1024 + 512 + pad(root.size);

@@ -20,6 +20,31 @@ export function parseCheckpointOffsets(values: string[]): { path: string; offset
   });
 }
 
+/** Quote a word for a POSIX shell only when it needs it. */
+function shellWord(w: string): string {
+  return /^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The exact command that resumes this run: the same arguments, with --checkpoint and
+ * --resume-from-checkpoint naming the ledger and no stale --resume-from-offset (the next run
+ * measures the medium itself).
+ */
+export function resumeCommandLine(argv: string[], checkpoint: string): string {
+  const drop = new Set(['--checkpoint', '--resume-from-checkpoint', '--resume-from-offset']);
+  const kept: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const eq = a.indexOf('=');
+    if (drop.has(eq > 0 ? a.slice(0, eq) : a)) {
+      if (eq < 0) i++;
+      continue;
+    }
+    kept.push(a);
+  }
+  return ['ace-dt', ...kept, '--checkpoint', checkpoint, '--resume-from-checkpoint', checkpoint].map(shellWord).join(' ');
+}
+
 export class SerializeCommand extends BaseCommand {
   static paths = [['mirror', 'serialize']];
 
@@ -94,6 +119,9 @@ export class SerializeCommand extends BaseCommand {
         checkpoint: this.checkpoint,
         existingFromCheckpoint,
         compression: this.compression as Compression | undefined,
+        resumeFrom: this.resumeFromCheckpoint,
+        resumeOffset: this.resumeFromOffset === undefined ? undefined : byteSizeOption('--resume-from-offset', this.resumeFromOffset, 0),
+        resumeCommand: (cp) => resumeCommandLine(process.argv.slice(2), cp),
         manifestJson: this.manifestJson,
         recursive: this.recursive,
         registry: {},
