@@ -20,6 +20,8 @@ export interface SourceStats {
   filemark?: boolean;
   /** Tape: the read size finally used (bytes). */
   readSize?: number;
+  /** Tape: position after the read (native addon's MTIOCGET/MTIOCPOS), when available. */
+  position?: { fileNumber: number; blockInFile: number; block: number };
 }
 
 export interface ArchiveSource {
@@ -140,7 +142,20 @@ function tapeSource(path: string, fh: fs.promises.FileHandle): ArchiveSource {
       }
     } finally {
       await fh.close();
+      stats.position = await tapePosition(path);
     }
   })();
   return { name: path, kind: 'tape', chunks, stats: () => stats };
+}
+
+/** Where the tape is now, from the native addon when it is built (else unknown). */
+async function tapePosition(path: string): Promise<SourceStats['position']> {
+  try {
+    const spec = '../sink/index.js';
+    const sink = (await import(spec)) as { tapeStatus?: (d: string) => { fileNumber: number; blockInFile: number; block: number } };
+    const s = sink.tapeStatus?.(path);
+    return s ? { fileNumber: s.fileNumber, blockInFile: s.blockInFile, block: s.block } : undefined;
+  } catch {
+    return undefined;
+  }
 }

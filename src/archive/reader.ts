@@ -176,10 +176,18 @@ async function* readStream(
       if (outer !== 'none') throw new TarFormatError(`${comp} data inside a ${outer} stream (nested compression is not supported)`, br.offset);
       const d = decompress(comp, br.rest());
       const inner = new ByteReader(d.chunks);
+      const before = counter.archives;
+      const at = br.offset;
       try {
         yield* readStream(inner, name, opts, counter, comp, d.problem);
       } finally {
         await inner.close();
+      }
+      if (counter.archives === before && d.problem()) {
+        // Nothing decodable before the cut: still say that an archive was there, and why it stops.
+        const archive = ++counter.archives;
+        yield { kind: 'archive-start', archive, offset: at, compression: comp };
+        yield { kind: 'archive-end', archive, how: 'truncated', offset: 0, problem: d.problem() };
       }
       return;
     }

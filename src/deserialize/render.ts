@@ -12,6 +12,7 @@ export function sourceLine(s: SourceReport): string {
   if (s.kind === 'tape') {
     line += ` in ${s.records} records (read size ${humanBytes(s.readSize ?? 0)})`;
     line += s.filemark ? ', stopped after the filemark: the tape is at the start of the next file' : ', stopped at the end of data';
+    if (s.position) line += ` (now file ${s.position.fileNumber}, block ${s.position.blockInFile}; MTIOCPOS ${s.position.block})`;
   }
   return line;
 }
