@@ -54,7 +54,7 @@ export function reportError(e: unknown, stderr: NodeJS.WritableStream): number {
   }
   if (e instanceof InterruptedError) {
     stderr.write(`ace-dt: ${e.message}\n`);
-    return Exit.Interrupted;
+    return e.signal === 'SIGTERM' ? 143 : Exit.Interrupted;
   }
   if (e instanceof AceError) {
     stderr.write(`ace-dt: error: ${redact(e.message)}\n`);

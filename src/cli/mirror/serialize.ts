@@ -133,6 +133,10 @@ export class SerializeCommand extends BaseCommand {
     } catch (e) {
       const summary = (e as { summary?: import('../../ui/events.js').RunSummary }).summary;
       if (summary) reporter.emit({ type: 'done', ok: false, summary });
+      if (summary?.resumeCommand) {
+        const onMedium = summary.sink ? ` (${summary.sink.written} bytes reached ${this.dest})` : '';
+        this.context.stderr.write(`ace-dt: the run stopped early${onMedium}; the checkpoint ${summary.checkpoint} is complete. To resume:\n  ${summary.resumeCommand}\n`);
+      }
       throw e;
     } finally {
       process.off('SIGINT', onSignal);
