@@ -1,0 +1,145 @@
+/**
+ * A real registry for tests: Debian's docker-registry (distribution 2.8) on a free loopback port
+ * with a temporary storage root. No mocks (STYLE habit 8).
+ *
+ * Options: `htpasswd` turns on basic auth (bcrypt file made with apache2-utils' htpasswd), `tls`
+ * serves HTTPS with a fresh self-signed certificate for 127.0.0.1/localhost (`caFile` is that
+ * certificate, to install in a certs.d folder). Distribution 2.8 has no referrers API: it answers
+ * 404, which exercises the tag-schema fallback.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request as httpsRequest } from 'node:https';
+import { request as httpRequest } from 'node:http';
+
+export const REGISTRY_BIN = process.env.ACE_DT_TEST_REGISTRY ?? '/usr/bin/docker-registry';
+
+export interface RegistryOptions {
+  htpasswd?: { user: string; password: string };
+  tls?: boolean;
+}
+
+export interface TestRegistry {
+  /** `127.0.0.1:PORT` */
+  host: string;
+  /** `http://127.0.0.1:PORT` or `https://...` */
+  url: string;
+  /** Temp directory holding storage, config and (with tls) cert.pem/key.pem. */
+  rootDir: string;
+  /** With tls: the self-signed certificate (PEM) that a client must trust. */
+  caFile?: string;
+  stop(): Promise<void>;
+}
+
+/** A free loopback TCP port (bound and released; the registry start is retried on a race). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Make a self-signed certificate valid for 127.0.0.1 and localhost. */
+export function makeSelfSignedCert(dir: string, cn = '127.0.0.1'): { cert: string; key: string } {
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
+    '-keyout', key, '-out', cert, '-subj', `/CN=${cn}`,
+    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    '-addext', 'basicConstraints=critical,CA:TRUE',
+  ], { stdio: 'ignore' });
+  return { cert, key };
+}
+
+function probe(url: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = (url.startsWith('https:') ? httpsRequest : httpRequest)(
+      url + '/v2/',
+      { method: 'GET', rejectUnauthorized: false, timeout: 2000 },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
+    req.on('error', () => resolve(0));
+    req.on('timeout', () => req.destroy());
+    req.end();
+  });
+}
+
+export async function startRegistry(opts: RegistryOptions = {}): Promise<TestRegistry> {
+  const rootDir = await mkdtemp(join(tmpdir(), 'ace-dt-registry-'));
+  let lastErr = '';
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freePort();
+    const host = `127.0.0.1:${port}`;
+    const lines = [
+      'version: 0.1',
+      'log: {level: error, accesslog: {disabled: true}}',
+      `storage: {filesystem: {rootdirectory: ${JSON.stringify(join(rootDir, 'data'))}}, delete: {enabled: true}, maintenance: {uploadpurging: {enabled: false}}}`,
+    ];
+    let caFile: string | undefined;
+    if (opts.tls) {
+      const { cert, key } = makeSelfSignedCert(rootDir);
+      caFile = cert;
+      lines.push(`http: {addr: ${JSON.stringify(host)}, tls: {certificate: ${JSON.stringify(cert)}, key: ${JSON.stringify(key)}}}`);
+    } else {
+      lines.push(`http: {addr: ${JSON.stringify(host)}}`);
+    }
+    if (opts.htpasswd) {
+      const file = join(rootDir, 'htpasswd');
+      const line = execFileSync('htpasswd', ['-Bbn', opts.htpasswd.user, opts.htpasswd.password], { encoding: 'utf8' });
+      await writeFile(file, line.trim() + '\n');
+      lines.push(`auth: {htpasswd: {realm: ace-dt-test, path: ${JSON.stringify(file)}}}`);
+    }
+    const configFile = join(rootDir, 'config.yml');
+    await writeFile(configFile, lines.join('\n') + '\n');
+    const child: ChildProcess = spawn(REGISTRY_BIN, ['serve', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-4000);
+    });
+    let exited = false;
+    child.on('exit', () => {
+      exited = true;
+    });
+    const url = `${opts.tls ? 'https' : 'http'}://${host}`;
+    const deadline = Date.now() + 15000;
+    let up = false;
+    while (Date.now() < deadline && !exited) {
+      const status = await probe(url);
+      if (status === 200 || status === 401) {
+        up = true;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    if (up) {
+      const stop = async () => {
+        if (!exited) {
+          const done = new Promise((r) => child.once('exit', r));
+          child.kill('SIGTERM');
+          const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+          await done;
+          clearTimeout(timer);
+        }
+        await rm(rootDir, { recursive: true, force: true });
+      };
+      return { host, url, rootDir, caFile, stop };
+    }
+    child.kill('SIGKILL');
+    lastErr = stderr;
+  }
+  await rm(rootDir, { recursive: true, force: true });
+  throw new Error(`docker-registry did not start: ${lastErr}`);
+}
