@@ -58,7 +58,10 @@ export function failureMessage(r: ArchivesReport, mode: 'deserialize' | 'verify'
   const parts: string[] = [];
   if (r.missing.length) {
     const shown = r.missing.slice(0, 3).map((m) => m.digest).join(', ');
-    parts.push(`${r.missing.length} missing blob${r.missing.length === 1 ? '' : 's'} (${shown}${r.missing.length > 3 ? ', ...' : ''})`);
+    const blobs = r.missing.filter((m) => m.kind === 'blob').length;
+    const manifests = r.missing.length - blobs;
+    const what = [blobs ? `${blobs} blob${blobs === 1 ? '' : 's'}` : '', manifests ? `${manifests} manifest${manifests === 1 ? '' : 's'}` : ''].filter(Boolean).join(' and ');
+    parts.push(`${r.missing.length} missing (${what}: ${shown}${r.missing.length > 3 ? ', ...' : ''})`);
   }
   if (r.corrupt.length) parts.push(`${r.corrupt.length} corrupt blob${r.corrupt.length === 1 ? '' : 's'}`);
   parts.push(...r.problems);
