@@ -30,6 +30,10 @@ export interface EngineOptions {
   /** Verify everything and consult the target, but push nothing. */
   dryRun?: boolean;
   strict?: boolean;
+  /**
+   * Hashes blobs streamed to the target (the native one keeps the JavaScript thread free for
+   * the upload, whose pace bounds its queue). Hash-only paths always use node's crypto.
+   */
   hasher?: HasherFactory;
   /** Digests known to exist on the far side, with what says so (verify --existing). */
   existing?: Map<string, string>;
@@ -372,7 +376,7 @@ export class Engine {
         this.noteBad(digest, size, got, undefined, ctx, offset);
         return;
       }
-      const h = this.hasher(alg);
+      const h = nodeHasher(alg);
       h.update(bytes);
       const actual = await h.digest();
       if (actual !== digest) {
@@ -408,11 +412,13 @@ export class Engine {
       // The reader skips the unread body; the registry's copy was verified when it was pushed.
       return this.markBlob(digest, size, 'existing');
     }
-    const h = this.hasher(alg);
     let got = 0;
     let extra = false;
     const it = body[Symbol.asyncIterator]();
     if (!t || this.opts.dryRun) {
+      // Hash-only: node's synchronous hash keeps memory bounded (the native hasher queues chunks
+      // without backpressure, and a disk reads faster than it hashes).
+      const h = nodeHasher(alg);
       for (;;) {
         const r = await it.next();
         if (r.done) break;
@@ -425,6 +431,7 @@ export class Engine {
       this.stats.verifiedBytes += size;
       return this.markBlob(digest, size, t ? 'dry-run' : 'verified');
     }
+    const h = this.hasher(alg);
     let verdict: Promise<boolean> | undefined;
     let actual: string | undefined;
     const data = (async function* () {
