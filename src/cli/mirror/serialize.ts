@@ -134,8 +134,12 @@ export class SerializeCommand extends BaseCommand {
       const summary = (e as { summary?: import('../../ui/events.js').RunSummary }).summary;
       if (summary) reporter.emit({ type: 'done', ok: false, summary });
       if (summary?.resumeCommand) {
-        const onMedium = summary.sink ? ` (${summary.sink.written} bytes reached ${this.dest})` : '';
-        this.context.stderr.write(`ace-dt: the run stopped early${onMedium}; the checkpoint ${summary.checkpoint} is complete. To resume:\n  ${summary.resumeCommand}\n`);
+        const sink = summary.sink;
+        const where = sink ? `${sink.written} bytes${sink.kind === 'tape' ? ` in ${sink.records} records` : ''} reached ${this.dest}` : 'nothing reached the medium';
+        const next = sink?.endOfMedium
+          ? `End of volume: ${where}. Load the next tape (or position after this archive) and resume with:`
+          : `The run stopped early: ${where}. The checkpoint ${summary.checkpoint} is complete; resume with:`;
+        this.context.stderr.write(`ace-dt: ${next}\n  ${summary.resumeCommand}\n`);
       }
       throw e;
     } finally {

@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+// Benchmark: `mirror serialize` from a local registry to a file, against skopeo and against the
+// machine's limit for the same bytes (curl of every blob, one at a time, into one file), measured
+// interleaved in the same run. Prints MB/s, peak RSS and ratios. Not a test: the machine is shared
+// and noisy, so only the ratios of one run mean something.
+//
+//   npm run bench                      # 2.25 GB image (15 layers x 150 MB), 3 rounds
+//   BENCH_LAYERS=8 BENCH_LAYER_MB=64 BENCH_ROUNDS=5 npm run bench
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, openSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const { startRegistry } = await import(join(root, 'dist-bench/test/helpers/registry.js'));
+const { pushImage } = await import(join(root, 'dist-bench/test/helpers/images.js'));
+
+const layers = Number(process.env.BENCH_LAYERS ?? 15);
+const layerMB = Number(process.env.BENCH_LAYER_MB ?? 150);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const work = mkdtempSync(join(process.env.BENCH_DIR ?? tmpdir(), 'ace-bench-'));
+const reg = await startRegistry();
+try {
+  process.stderr.write(`pushing ${layers} x ${layerMB} MB to ${reg.host} ...\n`);
+  const img = await pushImage(reg.host, 'bench/img', 'v1', Array.from({ length: layers }, (_, i) => ({ size: layerMB * 1e6, seed: 1000 + i })));
+  const bytes = img.blobs.reduce((n, b) => n + b.size, 0);
+  const ref = `${reg.host}/bench/img:v1`;
+
+  /** Run a command under /usr/bin/time; wall seconds and peak RSS in MB. */
+  function timed(cmd, args, opts = {}) {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 26, ...opts });
+    const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
+    const rssKB = Number(r.stderr.trim().split('\n').pop());
+    return { secs, rssMB: rssKB / 1024 };
+  }
+  const out = join(work, 'out.tar');
+  const peers = {
+    ours: () => timed(process.execPath, [join(root, 'bin/ace-dt.js'), 'mirror', 'serialize', ref, out, '-q']),
+    skopeo: () => {
+      rmSync(out, { force: true });
+      return timed('skopeo', ['copy', '--all', '-q', '--src-tls-verify=false', `docker://${ref}`, `oci-archive:${out}:v1`]);
+    },
+    curl: () => {
+      // Every blob, one at a time, appended to one file: the registry's and disk's limit for these bytes.
+      const urls = img.blobs.map((b) => `${reg.url}/v2/bench/img/blobs/${b.digest}`);
+      closeSync(openSync(out, 'w'));
+      const script = urls.map((u) => `curl -sf ${u} >> ${out}`).join(' && ');
+      return timed('bash', ['-c', script]);
+    },
+  };
+  const results = { ours: [], skopeo: [], curl: [] };
+  for (let r = 0; r < rounds; r++) {
+    for (const [name, run] of Object.entries(peers)) {
+      const res = run();
+      const size = statSync(out).size;
+      results[name].push({ ...res, mbps: bytes / 1e6 / res.secs, size });
+      process.stderr.write(`round ${r + 1} ${name}: ${(bytes / 1e6 / res.secs).toFixed(0)} MB/s, peak RSS ${res.rssMB.toFixed(0)} MB (${size} bytes out)\n`);
+      rmSync(out, { force: true });
+    }
+  }
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const m = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, { mbps: median(v.map((x) => x.mbps)), rss: Math.max(...v.map((x) => x.rssMB)) }]));
+  console.log(`image: ${layers} layers, ${(bytes / 1e9).toFixed(2)} GB; medians of ${rounds} interleaved rounds`);
+  for (const [k, v] of Object.entries(m)) console.log(`${k.padEnd(7)} ${v.mbps.toFixed(0).padStart(6)} MB/s   peak RSS ${v.rss.toFixed(0)} MB`);
+  console.log(`ours / skopeo = ${(m.ours.mbps / m.skopeo.mbps).toFixed(2)}x (target >= 5)`);
+  console.log(`ours / curl   = ${(m.ours.mbps / m.curl.mbps).toFixed(2)}x (target >= 1.0)`);
+  console.log(`ours peak RSS = ${m.ours.rss.toFixed(0)} MB (target <= 200)`);
+} finally {
+  await reg.stop();
+  rmSync(work, { recursive: true, force: true });
+}

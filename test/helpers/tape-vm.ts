@@ -1,0 +1,41 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { ROOT } from './cli.js';
+
+/** ../shared/tape-rig/tape-vm beside the checkout (CI lays shared/ there), or $TAPE_VM. */
+export const TAPE_VM = process.env.TAPE_VM ?? resolve(ROOT, '../shared/tape-rig/tape-vm');
+
+export function tapeVmAvailable(): string | undefined {
+  if (!existsSync(TAPE_VM)) return `tape rig not found at ${TAPE_VM}`;
+  if (process.getuid?.() !== 0) return 'the tape rig needs root';
+  if (process.platform !== 'linux') return 'the tape rig needs Linux';
+  return undefined;
+}
+
+export interface TapeVmResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Run a shell script inside a fresh tape-vm guest (a real st driver on /dev/nst0), with `cwd`
+ * shared read-write. One call boots one guest with one medium.
+ */
+export function runInTapeVm(script: string, opts: { cwd: string; size?: string; timeout?: number; env?: NodeJS.ProcessEnv; keepMedia?: string; media?: string }): Promise<TapeVmResult> {
+  const args = [TAPE_VM, '--timeout', String(opts.timeout ?? 600)];
+  if (opts.size) args.push('--size', opts.size);
+  if (opts.keepMedia) args.push('--keep-media', opts.keepMedia);
+  if (opts.media) args.push('--media', opts.media);
+  args.push('--', 'bash', '-c', script);
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn('bash', args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+  });
+}

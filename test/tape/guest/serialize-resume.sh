@@ -1,0 +1,27 @@
+# Runs inside tape-vm on a second, fresh medium: the resume of the run that filled medium 1 goes
+# out as a new archive; then a run interrupted by SIGINT and its resume (tape files 2 and 3).
+set -u
+ace() { node "$ACE" "$@"; }
+ace mirror serialize oci:layout:v1 /dev/nst0 --checkpoint cp.jsonl --resume-from-checkpoint cp.jsonl -b 64Ki -m 1Mi --no-term > run2.out 2> run2.err
+echo $? > run2.rc
+
+ace mirror serialize oci:layout:v1 /dev/nst0 --checkpoint cp3.jsonl -b 64Ki -m 256Ki --no-term > run3.out 2> run3.err &
+pid=$!
+for i in $(seq 1 600); do
+  [ -f cp3.jsonl ] && [ "$(grep -c 'vnd.act3-ace.data.offset' cp3.jsonl)" -ge 4 ] && break
+  sleep 0.1
+done
+kill -INT "$pid"
+wait "$pid"
+echo $? > run3.rc
+mt -f /dev/nst0 tell > tell3.txt 2>&1
+cmd=$(grep -o 'ace-dt mirror serialize .*' run3.err | head -n 1)
+echo "$cmd" > resume3.cmd
+# shellcheck disable=SC2086
+node "$ACE" ${cmd#ace-dt } > run4.out 2> run4.err
+echo $? > run4.rc
+mt -f /dev/nst0 rewind
+for n in 2 3 4; do
+  dd if=/dev/nst0 of=piece$n.tar bs=1M 2> dd$n.err
+  echo $? > dd$n.rc
+done
