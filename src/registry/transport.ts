@@ -1,0 +1,186 @@
+/**
+ * HTTP transport on undici: one keep-alive Pool per origin with that origin's TLS material, and a
+ * mapping of low-level failures to stable error codes (retry decisions look at codes only).
+ *
+ * TLS is verified by default. Extra CAs per host come from the certs.d folders docker, podman and
+ * containerd use (`ca.crt`, `*.crt`, `ca.pem`, added to the bundled roots); a client certificate
+ * from `client.cert`+`client.key` or `cert.pem`+`key.pem`. `ACE_DT_CERTS_DIRS` (colon-separated)
+ * replaces the list of certs.d roots, for tests and unusual installs.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { rootCertificates } from 'node:tls';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { Pool, type Dispatcher } from 'undici';
+import { AceError, UserError } from '../errors.js';
+
+export interface TlsMaterial {
+  ca?: string[];
+  cert?: string;
+  key?: string;
+}
+
+export function certsDirs(env: NodeJS.ProcessEnv): string[] {
+  if (env.ACE_DT_CERTS_DIRS) return env.ACE_DT_CERTS_DIRS.split(':').filter(Boolean);
+  return ['/etc/containerd/certs.d', '/etc/docker/certs.d', join(env.HOME || homedir(), '.docker', 'certs.d')];
+}
+
+/** Gather CA files and a client key pair for `host` (host[:port]) from every certs.d root. */
+export async function loadTlsMaterial(host: string, env: NodeJS.ProcessEnv): Promise<TlsMaterial> {
+  const out: TlsMaterial = {};
+  const cas: string[] = [];
+  for (const root of certsDirs(env)) {
+    // containerd also accepts the host with `_` for `:`; docker uses host:port as is.
+    for (const name of new Set([host, host.replace(/:/g, '_')])) {
+      const dir = join(root, name);
+      let files: string[];
+      try {
+        files = (await readdir(dir)).sort();
+      } catch {
+        continue;
+      }
+      for (const f of files) {
+        if (f.endsWith('.crt') || f === 'ca.pem') cas.push(await readFile(join(dir, f), 'utf8'));
+      }
+      const pairs: [string, string][] = [
+        ['client.cert', 'client.key'],
+        ['cert.pem', 'key.pem'],
+      ];
+      for (const [c, k] of pairs) {
+        if (!out.cert && files.includes(c) && files.includes(k)) {
+          out.cert = await readFile(join(dir, c), 'utf8');
+          out.key = await readFile(join(dir, k), 'utf8');
+        }
+      }
+    }
+  }
+  if (cas.length > 0) out.ca = [...rootCertificates, ...cas];
+  return out;
+}
+
+export interface OriginOptions {
+  insecureSkipVerify?: boolean;
+  tls?: TlsMaterial;
+}
+
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CLOSED',
+  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+]);
+
+/** The error a low-level failure maps to: ENETWORK (retryable), ETLS, EABORTED or the original. */
+export function classifyError(e: unknown, what: string): unknown {
+  if (e instanceof AceError) return e;
+  const err = e as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+  const code = err?.code ?? err?.cause?.code ?? '';
+  if (err?.name === 'AbortError' || code === 'ABORT_ERR' || code === 'UND_ERR_ABORTED') {
+    return new AceError('EABORTED', `${what}: aborted`, { cause: e });
+  }
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ALTNAME/.test(code)) {
+    return new UserError(
+      'ETLS',
+      `${what}: TLS certificate not trusted (${code}); add the registry's CA as ca.crt in ~/.docker/certs.d/<host>/ or /etc/docker/certs.d/<host>/, or set tls.insecureSkipVerify for the endpoint in the configuration`,
+      { cause: e },
+    );
+  }
+  if (code === 'EPROTO' || code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number/i.test(String(err?.message))) {
+    return new UserError('ETLS', `${what}: TLS handshake failed (${code}); is the endpoint plain HTTP? Use an http:// endpoint in the configuration`, { cause: e });
+  }
+  if (code === 'ENOTFOUND') return new UserError('ENETWORK_HOST', `${what}: host not found (ENOTFOUND)`, { cause: e });
+  if (NETWORK_CODES.has(code) || err?.name === 'SocketError') {
+    return new AceError('ENETWORK', `${what}: ${code || 'connection failed'}`, { cause: e });
+  }
+  return e;
+}
+
+export function isRetryable(e: unknown): boolean {
+  return e instanceof AceError && e.code === 'ENETWORK';
+}
+
+export type ResponseData = Dispatcher.ResponseData;
+
+export interface HttpRequest {
+  method: string;
+  url: URL;
+  headers?: Record<string, string>;
+  body?: Dispatcher.DispatchOptions['body'];
+  signal?: AbortSignal;
+  highWaterMark?: number;
+}
+
+/** A pool per origin, created on first use with that origin's TLS options. */
+export class Transport {
+  private pools = new Map<string, Pool>();
+  private origins = new Map<string, OriginOptions>();
+  private pending = new Map<string, Promise<Pool>>();
+
+  constructor(
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly connections: number,
+  ) {}
+
+  /** Options for an origin (`https://host:port`), to be set before its first request. */
+  configure(origin: string, opts: OriginOptions): void {
+    this.origins.set(origin, opts);
+  }
+
+  private pool(origin: string): Promise<Pool> {
+    const existing = this.pools.get(origin);
+    if (existing) return Promise.resolve(existing);
+    let p = this.pending.get(origin);
+    if (!p) {
+      p = (async () => {
+        const o = this.origins.get(origin) ?? {};
+        const u = new URL(origin);
+        const tls = u.protocol === 'https:' ? (o.tls ?? (await loadTlsMaterial(u.host, this.env))) : {};
+        const pool = new Pool(origin, {
+          connections: this.connections,
+          keepAliveTimeout: 30_000,
+          // Blob bodies can be slow to start on big registries; a stall is still bounded.
+          headersTimeout: 120_000,
+          bodyTimeout: 300_000,
+          connect: u.protocol === 'https:' ? { rejectUnauthorized: !o.insecureSkipVerify, ca: tls.ca, cert: tls.cert, key: tls.key } : undefined,
+        });
+        this.pools.set(origin, pool);
+        return pool;
+      })();
+      this.pending.set(origin, p);
+    }
+    return p;
+  }
+
+  /** One HTTP exchange; low-level failures come back as classified AceErrors. */
+  async request(req: HttpRequest, what: string): Promise<ResponseData> {
+    const pool = await this.pool(req.url.origin);
+    try {
+      return await pool.request({
+        method: req.method as Dispatcher.HttpMethod,
+        path: req.url.pathname + req.url.search,
+        headers: req.headers,
+        body: req.body,
+        signal: req.signal,
+        highWaterMark: req.highWaterMark,
+      });
+    } catch (e) {
+      throw classifyError(e, what);
+    }
+  }
+
+  async close(): Promise<void> {
+    const pools = [...this.pools.values()];
+    this.pools.clear();
+    this.pending.clear();
+    await Promise.all(pools.map((p) => p.close().catch(() => p.destroy())));
+  }
+}

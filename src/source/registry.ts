@@ -1,0 +1,50 @@
+/**
+ * A registry repository as an ImageSource (serialize) or ImageTarget (deserialize). Thin: the HTTP
+ * work is in src/registry/client.ts, the only undici importer.
+ */
+import type { Config } from '../config/index.js';
+import type { Descriptor } from '../oci/descriptor.js';
+import { formatReference, parseReference } from '../oci/reference.js';
+import { RegistryClient, type RetryPolicy } from '../registry/client.js';
+import type { ImageSource, ImageTarget } from './types.js';
+
+export interface RegistryOptions {
+  config?: Config;
+  userAgent?: string;
+  /** Connections per registry origin (blobs fetched ahead concurrently). */
+  concurrency?: number;
+  signal?: AbortSignal;
+  /** Environment for credentials, certs.d and HOME lookups (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Retry timing (tests shorten it). */
+  retry?: Partial<RetryPolicy>;
+}
+
+export async function openRegistrySource(ref: string, opts: RegistryOptions = {}): Promise<ImageSource> {
+  const parsed = parseReference(ref);
+  const client = new RegistryClient(parsed, opts);
+  const selector = parsed.digest ?? parsed.tag ?? 'latest';
+  return {
+    name: ref,
+    refName: parsed.digest ?? parsed.tag ?? 'latest',
+    resolve: () => client.resolve(selector),
+    fetchManifest: (desc: Descriptor) => client.fetchManifest(desc),
+    fetchBlob: (desc: Descriptor, signal?: AbortSignal) => client.fetchBlob(desc, signal),
+    referrers: (desc: Descriptor) => client.referrers(desc),
+    close: () => client.close(),
+  };
+}
+
+export async function openRegistryTarget(ref: string, opts: RegistryOptions = {}): Promise<ImageTarget> {
+  const parsed = parseReference(ref);
+  const client = new RegistryClient(parsed, opts);
+  return {
+    name: formatReference(parsed),
+    tag: parsed.tag ?? 'latest',
+    blobExists: (desc) => client.blobExists(desc),
+    pushBlob: (desc, data, verify) => client.pushBlob(desc, data, verify),
+    manifestExists: (desc) => client.manifestExists(desc),
+    pushManifest: (desc, bytes, tag) => client.pushManifest(desc, bytes, tag),
+    close: () => client.close(),
+  };
+}
