@@ -8,7 +8,16 @@ import type { SinkResult, SinkStats } from '../sink/types.js';
 export type RunEvent =
   | { type: 'start'; command: string; image?: string; dest?: string; time: number }
   | { type: 'resolve'; ref: string; descriptor: Descriptor }
-  | { type: 'plan'; blobs: number; bytes: number; skippedBlobs: number; skippedBytes: number; archiveBytes: number }
+  | {
+      type: 'plan';
+      blobs: number;
+      bytes: number;
+      skippedBlobs: number;
+      skippedBytes: number;
+      archiveBytes: number;
+      /** Set when the archive is compressed: archiveBytes is then the uncompressed size. */
+      compression?: string;
+    }
   | { type: 'skip'; descriptor: Descriptor; reason: string }
   | { type: 'blob-begin'; descriptor: Descriptor; offset: number }
   | { type: 'blob-end'; descriptor: Descriptor; offset: number }
@@ -16,7 +25,16 @@ export type RunEvent =
   | { type: 'writer'; stats: SinkStats }
   | { type: 'log'; level: 'error' | 'warn' | 'info' | 'debug'; message: string; fields?: Record<string, unknown> }
   | { type: 'error'; code: string; message: string }
-  | { type: 'done'; ok: boolean; summary: RunSummary };
+  /** A line for the operator (stdout; above the live display on a terminal; dropped with -q). */
+  | { type: 'note'; message: string }
+  | {
+      type: 'done';
+      ok: boolean;
+      summary: RunSummary;
+      /** What ended a failed run (code EINTERRUPTED: a signal), for the summary and --debug. */
+      error?: { code: string; message: string };
+      interrupted?: boolean;
+    };
 
 export interface RunSummary {
   blobsWritten: number;

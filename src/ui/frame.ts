@@ -1,0 +1,103 @@
+/**
+ * The live display's lines and the plain status line, computed from a RunState. Pure: the
+ * terminal code only decides when to draw and where.
+ */
+import type { ChalkInstance } from 'chalk';
+import { humanBytes } from '../util/bytes.js';
+import { type Seg, bar, fit, formatDuration, formatPercent, formatRate, plainText, shortDigest } from './format.js';
+import type { RunState } from './state.js';
+
+export interface FrameOptions {
+  width: number;
+  unicode: boolean;
+  c: ChalkInstance;
+}
+
+/** The lines of one frame, each already cut to the width (never wraps). */
+export function frameLines(state: RunState, now: number, o: FrameOptions): string[] {
+  const { c, width } = o;
+  const elapsed = formatDuration(now - state.startedAt);
+  const p = state.progress(now);
+  const plan = state.plan;
+  const lines: Seg[][] = [];
+  if (!plan) {
+    lines.push([{ text: ' planning: ' }, { text: state.image ?? '', paint: c.bold }, { text: `  elapsed ${elapsed}`, paint: c.dim }]);
+    return lines.map((l) => fit(l, width - 1));
+  }
+
+  // Line 1: the numbers first, the bar takes whatever width is left (at most 40 cells).
+  const pct = p.fraction !== undefined ? formatPercent(p.fraction) : '';
+  const amount = plan.compression
+    ? `${humanBytes(state.blobBytesDone)} of ${humanBytes(plan.bytes)} blob data, ${humanBytes(p.done)} written (${plan.compression})`
+    : `${humanBytes(p.done)} of ${humanBytes(p.total ?? 0)}`;
+  const eta = p.etaMs !== undefined && p.fraction !== undefined && p.fraction < 1 ? `ETA ${formatDuration(p.etaMs)}` : p.fraction === 1 ? 'finishing' : 'ETA -';
+  const tail: Seg[] = [
+    { text: ` ${amount}` },
+    { text: `  ${formatRate(p.rate)}`, paint: c.cyan },
+    { text: `  ${eta}` },
+  ];
+  const head: Seg[] = [{ text: ` ${pct.padStart(6)} `, paint: c.bold }];
+  const room = width - 1 - plainText(head).length - plainText(tail).length - 2;
+  const barWidth = Math.min(40, room);
+  const progressLine: Seg[] = [...head];
+  if (barWidth >= 8) {
+    const b = bar(p.fraction ?? 0, barWidth, o.unicode);
+    progressLine.push({ text: o.unicode ? '▕' : '[' }, { text: b.done, paint: c.green }, { text: b.rest, paint: c.dim }, { text: o.unicode ? '▏' : ']' });
+  }
+  progressLine.push(...tail);
+  lines.push(progressLine);
+
+  // Line 2: the ring (SPEC "The native writer": the operator watches the medium keep streaming).
+  const s = state.stats;
+  if (s) {
+    const fill = s.capacity > 0 ? s.fill / s.capacity : 0;
+    const ring: Seg[] = [{ text: ` ring   ${formatPercent(fill).padStart(6)} of ${humanBytes(s.capacity)}` }];
+    if (width >= 60) {
+      const b = bar(fill, 10, o.unicode);
+      ring.push({ text: ' ' }, { text: b.done, paint: c.blue }, { text: b.rest, paint: c.dim });
+    }
+    ring.push({ text: `  underruns ${s.underruns}`, paint: s.underruns > 0 ? c.yellow : undefined }, { text: `  writes ${s.records}`, paint: c.dim });
+    lines.push(ring);
+  }
+
+  // Line 3: blobs.
+  const skipped = Math.max(plan.skippedBlobs, state.skipped);
+  lines.push([
+    { text: ` blobs  ${state.blobsDone}/${plan.blobs} written` },
+    { text: `, ${skipped} skipped (${humanBytes(plan.skippedBytes)})`, paint: skipped > 0 ? c.dim : undefined },
+    { text: `  elapsed ${elapsed}`, paint: c.dim },
+  ]);
+
+  // Line 4: what is being written now.
+  const cur = state.current;
+  if (cur) {
+    const f = state.currentFraction();
+    lines.push([
+      { text: ' blob   ' },
+      { text: shortDigest(cur.descriptor.digest), paint: c.magenta },
+      { text: ` ${humanBytes(cur.descriptor.size)}` },
+      { text: f !== undefined ? `  ${formatPercent(f)}` : '' },
+      { text: `  ${cur.descriptor.mediaType}`, paint: c.dim },
+    ]);
+  } else {
+    lines.push([{ text: state.blobsDone >= plan.blobs ? ' blob   - (writing the index and draining the ring)' : ' blob   -', paint: c.dim }]);
+  }
+  return lines.map((l) => fit(l, width - 1));
+}
+
+/** One plain status line (no colour, no escape codes) for logs and pipes. */
+export function statusLine(state: RunState, now: number): string {
+  const p = state.progress(now);
+  const plan = state.plan;
+  const parts: string[] = [];
+  if (!plan) return `planning ${state.image ?? ''}, elapsed ${formatDuration(now - state.startedAt)}`;
+  if (plan.compression) parts.push(`${humanBytes(state.blobBytesDone)} of ${humanBytes(plan.bytes)} blob data (${formatPercent(p.fraction ?? 0)}), ${humanBytes(p.done)} written (${plan.compression})`);
+  else parts.push(`${humanBytes(p.done)} of ${humanBytes(p.total ?? 0)} (${formatPercent(p.fraction ?? 0)})`);
+  parts.push(formatRate(p.rate));
+  if (p.etaMs !== undefined && (p.fraction ?? 0) < 1) parts.push(`ETA ${formatDuration(p.etaMs)}`);
+  const s = state.stats;
+  if (s) parts.push(`ring ${formatPercent(s.capacity > 0 ? s.fill / s.capacity : 0)} of ${humanBytes(s.capacity)}, underruns ${s.underruns}`);
+  parts.push(`blobs ${state.blobsDone}/${plan.blobs}, ${Math.max(plan.skippedBlobs, state.skipped)} skipped`);
+  if (state.current) parts.push(`current ${shortDigest(state.current.descriptor.digest)} (${humanBytes(state.current.descriptor.size)})`);
+  return `status: ${parts.join(', ')}`;
+}
