@@ -40,10 +40,11 @@ export function parseChallenges(header: string | string[] | undefined): Challeng
 
 interface Token {
   value: string;
-  expiresAt: number;
+  /** When to fetch a new one: a margin before expiry so a token does not lapse in flight. */
+  refreshAt: number;
 }
 
-/** Seconds of margin so a token does not expire between the check and the request. */
+/** Margin before expiry: 10 s, or a fifth of a short lifetime. */
 const EXPIRY_MARGIN_MS = 10_000;
 
 export class Authenticator {
@@ -73,7 +74,7 @@ export class Authenticator {
     if (this.scheme === 'basic') return this.basicHeader(await this.cred());
     if (this.scheme === 'bearer') {
       const t = this.tokens.get(scope);
-      if (t && t.expiresAt - EXPIRY_MARGIN_MS > Date.now()) return `Bearer ${t.value}`;
+      if (t && t.refreshAt > Date.now()) return `Bearer ${t.value}`;
       if (this.bearer) return `Bearer ${(await this.fetchToken(scope)).value}`;
     }
     return undefined;
@@ -198,7 +199,8 @@ export class Authenticator {
     if (!value) throw new UserError('EUNAUTHORIZED', `${what}: token service answer holds no token`);
     // Spec: expires_in defaults to 60 s. Count from now (clocks of the token server may differ).
     const expiresIn = typeof parsed.expires_in === 'number' && parsed.expires_in > 0 ? parsed.expires_in : 60;
-    return { value, expiresAt: Date.now() + expiresIn * 1000 };
+    const lifetime = expiresIn * 1000;
+    return { value, refreshAt: Date.now() + lifetime - Math.min(EXPIRY_MARGIN_MS, lifetime / 5) };
   }
 }
 

@@ -31,6 +31,9 @@ export interface FaultOptions {
   afterBytes?: number;
   failures?: number;
   extra?: number;
+  /** With 'redirect': where the second listener proxies to (default: `upstream`), e.g. a registry
+   * without auth holding the same blobs, as a storage backend behind signed URLs would be. */
+  redirectUpstream?: string;
 }
 
 export interface RecordedRequest {
@@ -53,7 +56,9 @@ const BLOB = /^\/v2\/(.+)\/blobs\/(sha256:[a-f0-9]{64})$/;
 const MANIFEST = /^\/v2\/(.+)\/manifests\/([^/]+)$/;
 
 export async function startFaultyServer(opts: FaultOptions): Promise<FaultyServer> {
-  const upstream = new URL(/^https?:\/\//.test(opts.upstream) ? opts.upstream : `http://${opts.upstream}`);
+  const toUrl = (h: string) => new URL(/^https?:\/\//.test(h) ? h : `http://${h}`);
+  const upstream = toUrl(opts.upstream);
+  const redirectUpstream = toUrl(opts.redirectUpstream ?? opts.upstream);
   const requests: RecordedRequest[] = [];
   const after = opts.afterBytes ?? 1000;
   let failuresLeft = opts.failures ?? 2;
@@ -65,9 +70,9 @@ export async function startFaultyServer(opts: FaultOptions): Promise<FaultyServe
     return m !== null && (opts.digest === undefined || opts.digest === m[2]);
   };
 
-  function forward(req: IncomingMessage, res: ServerResponse, headers: IncomingMessage['headers'], onResponse?: (up: IncomingMessage) => void): void {
-    const h = { ...headers, host: upstream.host };
-    const up = httpRequest(new URL(req.url!, upstream), { method: req.method, headers: h }, (upRes) => {
+  function forward(req: IncomingMessage, res: ServerResponse, headers: IncomingMessage['headers'], onResponse?: (up: IncomingMessage) => void, to = upstream): void {
+    const h = { ...headers, host: to.host };
+    const up = httpRequest(new URL(req.url!, to), { method: req.method, headers: h }, (upRes) => {
       if (onResponse) return onResponse(upRes);
       res.writeHead(upRes.statusCode ?? 502, upRes.headers);
       upRes.pipe(res);
@@ -81,7 +86,7 @@ export async function startFaultyServer(opts: FaultOptions): Promise<FaultyServe
       requests.push({ listener, method: req.method ?? '', url: req.url ?? '', headers: { ...req.headers } });
       const path = (req.url ?? '').split('?')[0];
       const isBlobGet = req.method === 'GET' && isTarget(path);
-      if (listener === 'redirect') return forward(req, res, req.headers);
+      if (listener === 'redirect') return forward(req, res, req.headers, undefined, redirectUpstream);
 
       switch (opts.mode) {
         case '500-then-ok':

@@ -143,3 +143,133 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
   await rm(rootDir, { recursive: true, force: true });
   throw new Error(`docker-registry did not start: ${lastErr}`);
 }
+
+// -------------------------------------------------------------------------------------------------
+// A registry behind a bearer-token service (distribution's token auth, as Docker Hub does it)
+
+export interface TokenAuthOptions {
+  /** The registry to put behind token auth: `127.0.0.1:PORT`. */
+  upstream: string;
+  user: string;
+  password: string;
+  /** Token lifetime announced and enforced (seconds). */
+  expiresIn?: number;
+  /** Issue tokens to anonymous clients too (pull only). */
+  anonymousPull?: boolean;
+}
+
+export interface TokenAuthProxy {
+  /** The registry host clients talk to. */
+  host: string;
+  /** The token service host (realm `http://<tokenHost>/token`). */
+  tokenHost: string;
+  /** Every token issued: who asked, for which scopes, and the value. */
+  issued: { user: string | undefined; scopes: string[]; token: string; grant: 'basic' | 'refresh_token' | 'anonymous' }[];
+  /** Refresh tokens accepted for the OAuth2 grant (docker's identitytoken). */
+  refreshTokens: Set<string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A loopback token service and a proxy that admits only requests with a valid, unexpired bearer
+ * token whose scope covers the repository and action (pull for GET/HEAD, push otherwise).
+ */
+export async function startTokenAuthProxy(opts: TokenAuthOptions): Promise<TokenAuthProxy> {
+  const { createServer, request } = await import('node:http');
+  const expiresIn = opts.expiresIn ?? 300;
+  const issued: TokenAuthProxy['issued'] = [];
+  const refreshTokens = new Set<string>();
+  const tokens = new Map<string, { scopes: string[]; expires: number }>();
+  let counter = 0;
+  const upstream = new URL(`http://${opts.upstream}`);
+  const service = 'ace-dt-test-registry';
+
+  const tokenServer = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      if (url.pathname !== '/token') return void res.writeHead(404).end();
+      let user: string | undefined;
+      let grant: 'basic' | 'refresh_token' | 'anonymous' = 'anonymous';
+      let scopes = url.searchParams.getAll('scope').flatMap((s) => s.split(' '));
+      if (req.method === 'POST') {
+        const form = new URLSearchParams(Buffer.concat(chunks).toString());
+        if (form.get('grant_type') !== 'refresh_token' || !refreshTokens.has(form.get('refresh_token') ?? '')) {
+          return void res.writeHead(401, { 'Content-Type': 'application/json' }).end('{"error":"invalid_grant"}');
+        }
+        grant = 'refresh_token';
+        user = opts.user;
+        scopes = (form.get('scope') ?? '').split(' ').filter(Boolean);
+      } else {
+        const auth = req.headers.authorization;
+        if (auth?.startsWith('Basic ')) {
+          const [u, ...p] = Buffer.from(auth.slice(6), 'base64').toString().split(':');
+          if (u !== opts.user || p.join(':') !== opts.password) {
+            return void res.writeHead(401, { 'Content-Type': 'application/json' }).end('{"details":"incorrect username or password"}');
+          }
+          user = u;
+          grant = 'basic';
+        } else if (!opts.anonymousPull) {
+          return void res.writeHead(401, { 'Content-Type': 'application/json' }).end('{"details":"authentication required"}');
+        } else {
+          // Anonymous: pull only.
+          scopes = scopes.map((s) => s.replace(/:pull,push$|:push,pull$|:push$/, ':pull'));
+        }
+      }
+      const token = `tok-${++counter}-${Math.random().toString(36).slice(2)}`;
+      tokens.set(token, { scopes, expires: Date.now() + expiresIn * 1000 });
+      issued.push({ user, scopes, token, grant });
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ token, access_token: token, expires_in: expiresIn, issued_at: new Date().toISOString() }));
+    });
+  });
+
+  const listen = (srv: import('node:http').Server) =>
+    new Promise<string>((resolve) =>
+      srv.listen(0, '127.0.0.1', () => {
+        const a = srv.address();
+        resolve(`127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`);
+      }),
+    );
+  const tokenHost = await listen(tokenServer);
+
+  const proxy = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const m = /^\/v2\/(.+?)\/(manifests|blobs|tags|referrers)\//.exec(path);
+    const repo = m?.[1];
+    const action = req.method === 'GET' || req.method === 'HEAD' ? 'pull' : 'push';
+    const scope = repo ? `repository:${repo}:${action === 'pull' ? 'pull' : 'pull,push'}` : '';
+    const deny = () => {
+      req.resume();
+      res.writeHead(401, {
+        'Content-Type': 'application/json',
+        'WWW-Authenticate': `Bearer realm="http://${tokenHost}/token",service="${service}"${scope ? `,scope="${scope}"` : ''}`,
+      });
+      res.end('{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}');
+    };
+    const auth = req.headers.authorization;
+    const t = auth?.startsWith('Bearer ') ? tokens.get(auth.slice(7)) : undefined;
+    if (!t || t.expires < Date.now()) return deny();
+    if (repo) {
+      const ok = t.scopes.some((s) => {
+        const [kind, name, actions] = s.split(':');
+        return kind === 'repository' && name === repo && actions.split(',').includes(action);
+      });
+      if (!ok) return deny();
+    }
+    const up = request(new URL(req.url ?? '/', upstream), { method: req.method, headers: { ...req.headers, host: upstream.host, authorization: '' } }, (upRes) => {
+      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+      upRes.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  const host = await listen(proxy);
+  const close = (srv: import('node:http').Server) =>
+    new Promise<void>((resolve) => {
+      srv.closeAllConnections();
+      srv.close(() => resolve());
+    });
+  return { host, tokenHost, issued, refreshTokens, stop: async () => void (await Promise.all([close(proxy), close(tokenServer)])) };
+}
