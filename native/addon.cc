@@ -99,6 +99,9 @@ class WriterWrap : public Napi::ObjectWrap<WriterWrap> {
                         InstanceMethod<&WriterWrap::Error>("error"),
                         InstanceMethod<&WriterWrap::Info>("info"),
                         InstanceMethod<&WriterWrap::TapePosition>("tapePosition"),
+                        InstanceMethod<&WriterWrap::PumpFrom>("pumpFrom"),
+                        InstanceMethod<&WriterWrap::StopInput>("stopInput"),
+                        InstanceMethod<&WriterWrap::InputError>("inputError"),
                         InstanceMethod<&WriterWrap::Ref>("ref"),
                         InstanceMethod<&WriterWrap::Unref>("unref")});
   }
@@ -211,6 +214,33 @@ class WriterWrap : public Napi::ObjectWrap<WriterWrap> {
     // The st driver serialises this with the writer thread's write(2) (one at a time per drive).
     if (!acedt::queryTape(core_->device().fd(), &s)) throw errnoError(env, errno, "ioctl(MTIOCGET)");
     return tapeStatusObject(env, s);
+  }
+
+  // pumpFrom(fd, isStdin, readSize): a native thread reads fd into the ring (util mbuffer), so
+  // the bytes never pass through JavaScript. Completion arrives as the 'done' event.
+  Napi::Value PumpFrom(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int fd = info[0].As<Napi::Number>().Int32Value();
+    bool isStdin = info[1].ToBoolean();
+    size_t readSize = static_cast<size_t>(info[2].As<Napi::Number>().Int64Value());
+    if (isStdin) {
+      fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+      if (fd < 0) throw errnoError(env, errno, "dup(stdin)");
+    }
+    std::string err;
+    if (!core_->pumpFrom(fd, readSize ? readSize : 1 << 20, &err)) throw Napi::Error::New(env, "cannot start the input thread: " + err);
+    return env.Undefined();
+  }
+
+  Napi::Value StopInput(const Napi::CallbackInfo& info) {
+    core_->stopInput();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value InputError(const Napi::CallbackInfo& info) {
+    int e = core_->inputError();
+    if (!e) return info.Env().Undefined();
+    return Napi::String::New(info.Env(), acedt::errnoName(e));
   }
 
   Napi::Value Ref(const Napi::CallbackInfo& info) {

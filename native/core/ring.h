@@ -60,6 +60,18 @@ class SpscRing {
     return take;
   }
 
+  // Zero-copy producing (the native input pump reads straight into the ring): the contiguous
+  // free region at the head, then commit() what was filled.
+  uint8_t* writable(size_t* len) {
+    const uint64_t head = head_.load(std::memory_order_relaxed);
+    tailCache_ = tail_.load(std::memory_order_acquire);
+    const size_t room = cap_ - static_cast<size_t>(head - tailCache_);
+    const size_t at = static_cast<size_t>(head % cap_);
+    *len = room < cap_ - at ? room : cap_ - at;
+    return buf_ + at;
+  }
+  void commit(size_t n) { head_.store(head_.load(std::memory_order_relaxed) + n, std::memory_order_release); }
+
   // Free bytes as the producer sees them now (exact: reads the consumer's index).
   size_t freeSpace() {
     tailCache_ = tail_.load(std::memory_order_seq_cst);

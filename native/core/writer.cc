@@ -1,7 +1,12 @@
 #include "writer.h"
 
+#include <cerrno>
 #include <cstring>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <thread>
+#include <unistd.h>
 
 namespace acedt {
 
@@ -28,7 +33,66 @@ BlockWriter::BlockWriter(std::unique_ptr<Device> device, const WriterConfig& con
       ring_(config.blockSize, computeGeometry(config).blocks),
       hwmBytes_(computeGeometry(config).hwmBlocks * config.blockSize) {}
 
-BlockWriter::~BlockWriter() = default;
+BlockWriter::~BlockWriter() {
+  if (stopFd_.load() >= 0) ::close(stopFd_.load());
+}
+
+bool BlockWriter::pumpFrom(int inputFd, size_t readSize, std::string* error) {
+  int efd = eventfd(0, EFD_CLOEXEC);
+  stopFd_.store(efd, std::memory_order_seq_cst);
+  if (efd < 0) {
+    *error = std::strerror(errno);
+    ::close(inputFd);
+    return false;
+  }
+  std::thread([self = shared_from_this(), inputFd, readSize] { self->pump(inputFd, readSize); }).detach();
+  return true;
+}
+
+void BlockWriter::stopInput() {
+  int efd = stopFd_.load();
+  if (efd >= 0) {
+    uint64_t one = 1;
+    ssize_t r = ::write(efd, &one, sizeof one);
+    (void)r;
+  }
+}
+
+void BlockWriter::pump(int in, size_t readSize) {
+  const size_t need = ring_.capacity() / 4 > ring_.blockSize() ? ring_.capacity() / 4 : ring_.blockSize();
+  struct pollfd pfd[2] = {{in, POLLIN, 0}, {stopFd_.load(), POLLIN, 0}};
+  for (;;) {
+    if (done_.load(std::memory_order_acquire)) break;  // the writer failed: stop reading
+    uint32_t seen = spaceEv_.prepare();
+    size_t room = 0;
+    uint8_t* p = ring_.writable(&room);
+    if (room == 0) {
+      if (!requestSpace(need)) spaceEv_.wait(seen);
+      continue;
+    }
+    if (room > readSize) room = readSize;
+    // poll() first so stopInput() can interrupt a read that would wait for more input.
+    pfd[0].revents = pfd[1].revents = 0;
+    if (poll(pfd, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      inputErr_.store(errno, std::memory_order_release);
+      break;
+    }
+    if (pfd[1].revents) break;
+    ssize_t r = ::read(in, p, room);
+    if (r > 0) {
+      ring_.commit(static_cast<size_t>(r));
+      if (ring_.fill() >= hwmBytes_) dataEv_.notify();
+      continue;
+    }
+    if (r == 0) break;
+    if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
+    inputErr_.store(errno, std::memory_order_release);
+    break;
+  }
+  ::close(in);
+  end();
+}
 
 void BlockWriter::start(std::shared_ptr<WriterListener> listener) {
   listener_ = std::move(listener);
@@ -46,7 +110,11 @@ int64_t BlockWriter::push(const uint8_t* p, size_t n) {
 }
 
 bool BlockWriter::requestSpace(size_t need) {
-  if (need > ring_.capacity()) need = ring_.capacity();
+  // The writer stops with up to blockSize-1 bytes left (a partial block waits for more input),
+  // so more free space than capacity-blockSize+1 may never come: asking for it would deadlock.
+  const size_t most = ring_.capacity() - ring_.blockSize() + 1;
+  if (need > most) need = most;
+  if (need == 0) need = 1;
   if (done_.load(std::memory_order_acquire)) return true;
   spaceNeed_.store(need, std::memory_order_seq_cst);
   // The writer stores its index then reads spaceNeed_; we store spaceNeed_ then read its index
@@ -102,7 +170,12 @@ void BlockWriter::maybeSignalSpace() {
   size_t need = spaceNeed_.load(std::memory_order_seq_cst);
   if (need == 0) return;
   if (ring_.capacity() - ring_.fill() < need) return;
-  if (spaceNeed_.compare_exchange_strong(need, 0, std::memory_order_seq_cst) && listener_) listener_->onSpace();
+  if (!spaceNeed_.compare_exchange_strong(need, 0, std::memory_order_seq_cst)) return;
+  if (stopFd_.load(std::memory_order_relaxed) >= 0) {
+    spaceEv_.notify();  // the native pump is the producer
+  } else if (listener_) {
+    listener_->onSpace();
+  }
 }
 
 bool BlockWriter::writeRecord(size_t n, size_t padded) {
@@ -167,6 +240,7 @@ finish:
   done_.store(true, std::memory_order_seq_cst);
   spaceNeed_.store(0, std::memory_order_seq_cst);
   doneEv_.notify();
+  spaceEv_.notify();
   std::shared_ptr<WriterListener> l = std::move(listener_);
   if (l) l->onDone();
 }

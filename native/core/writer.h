@@ -75,6 +75,15 @@ class BlockWriter : public std::enable_shared_from_this<BlockWriter> {
   // Teardown: stop as soon as possible without draining.
   void cancel();
 
+  // Native producer instead of push(): a thread reads `inputFd` straight into the ring until end
+  // of file (then end()), a read error, or stopInput(). `inputFd` is owned and closed. Only one
+  // producer may exist, so push() must not be used once this is called.
+  bool pumpFrom(int inputFd, size_t readSize, std::string* error);
+  // Stop reading input (SIGINT): what is in the ring is drained, then the writer finishes.
+  void stopInput();
+  // errno of a failed read(2) on the input, 0 if none.
+  int inputError() const { return inputErr_.load(std::memory_order_acquire); }
+
   // ---- any thread ----
   bool finished() const { return done_.load(std::memory_order_acquire); }
   // Valid once failed() is true (set before the flag is published).
@@ -87,6 +96,7 @@ class BlockWriter : public std::enable_shared_from_this<BlockWriter> {
 
  private:
   void run();
+  void pump(int inputFd, size_t readSize);
   bool writeRecord(size_t n, size_t padded);
   void fail(int err, const char* syscall);
   void maybeSignalSpace();
@@ -98,6 +108,9 @@ class BlockWriter : public std::enable_shared_from_this<BlockWriter> {
 
   Event dataEv_;  // producer -> writer: data past the mark, end of input, cancel
   Event doneEv_;
+  Event spaceEv_;  // writer -> native pump: room in the ring (or finished)
+  std::atomic<int> stopFd_{-1};  // eventfd that wakes the pump's poll() on stopInput()
+  std::atomic<int> inputErr_{0};
   alignas(kCacheLine) std::atomic<size_t> spaceNeed_{0};
   std::atomic<bool> ended_{false};
   std::atomic<bool> cancel_{false};

@@ -106,6 +106,15 @@ export async function openSink(dest: string, opts: SinkOptions): Promise<Sink> {
   return sink;
 }
 
+/** What util mbuffer (src/sink/mbuffer.ts) needs beyond the Sink interface. */
+export interface SinkInternals {
+  /** A native thread reads fd into the ring until its end; write() must not be used then. */
+  pumpFrom(fd: number, isStdin: boolean, readSize: number): void;
+  stopInput(): void;
+  /** Resolves when the writer has finished; with the input's errno name if reading failed. */
+  whenInputDone(): Promise<string | undefined>;
+}
+
 interface Pending {
   chunk: Uint8Array;
   off: number;
@@ -225,6 +234,7 @@ class NativeSink implements Sink {
   }
 
   #wantsRef(): boolean {
+    // #ended covers closing and pumping: the process must stay up until the writer is done.
     return !this.#done && (this.#queue.length > 0 || this.#ended);
   }
 
@@ -295,6 +305,21 @@ class NativeSink implements Sink {
     this.#ended = true;
     this.#rejectQueue(new SinkAbortedError());
     return this.#finish();
+  }
+
+  pumpFrom(fd: number, isStdin: boolean, readSize: number): void {
+    this.#ended = true; // no write() from JavaScript: the pump is the ring's only producer
+    this.#raw.pumpFrom(fd, isStdin, readSize);
+    this.#setRef(true);
+  }
+
+  stopInput(): void {
+    this.#raw.stopInput();
+  }
+
+  async whenInputDone(): Promise<string | undefined> {
+    await this.#whenDone();
+    return this.#raw.inputError();
   }
 
   stats(): SinkStats {

@@ -48,6 +48,9 @@ export interface RawWriter {
   error(): WriterError | undefined;
   info(): { kind: 'file' | 'tape' | 'stdout' | 'pipe' | 'other'; tape?: RawTapeStatus; endPosition?: number };
   tapePosition(): RawTapeStatus;
+  pumpFrom(fd: number, isStdin: boolean, readSize: number): void;
+  stopInput(): void;
+  inputError(): string | undefined;
   ref(): void;
   unref(): void;
 }
