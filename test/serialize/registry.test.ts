@@ -28,24 +28,28 @@ async function skopeoLoad(file: string, tag: string, dest: string): Promise<void
   await exec('skopeo', ['copy', '--all', '--preserve-digests', '--dest-tls-verify=false', `oci-archive:${file}:${tag}`, `docker://${reg.host}/${dest}`], { timeout: 120_000 });
 }
 
+// skopeo 1.9 (Debian 12) reads only OCI manifests and indexes by ref.name from a layout and
+// does not copy nested indexes ("Unexpectedly received a manifest list"), so those two kinds are
+// read back by our own deserialize instead (test/deserialize has the exhaustive round trips).
 const kinds = [
-  { name: 'two-platform OCI index with shared layers', push: pushTwoPlatformIndex, args: [] as string[] },
-  { name: 'Docker manifest list', push: pushDockerManifestList, args: [] },
-  { name: 'nested index', push: pushNestedIndex, args: [] },
+  { name: 'two-platform OCI index with shared layers', push: pushTwoPlatformIndex, reader: 'skopeo' },
+  { name: 'Docker manifest list', push: pushDockerManifestList, reader: 'deserialize' },
+  { name: 'nested index', push: pushNestedIndex, reader: 'deserialize' },
 ];
 
 for (const [i, kind] of kinds.entries()) {
-  t.test(`round trip through skopeo: ${kind.name}`, async (t) => {
+  t.test(`round trip through ${kind.reader}: ${kind.name}`, async (t) => {
     const repo = `rt${i}/src`;
     const pushed = await kind.push(reg.host, repo, 'v1', { seed: 10 + i });
     const file = join(t.testdir({}), 'out.tar');
-    const r = await runCli(['mirror', 'serialize', `${reg.host}/${repo}:v1`, file, '--no-term', ...kind.args]);
+    const r = await runCli(['mirror', 'serialize', `${reg.host}/${repo}:v1`, file, '--no-term']);
     t.equal(r.code, 0, r.stderr);
     const names = (await listTar(file)).map((e) => e.path);
     for (const b of [pushed.index, ...pushed.manifests, ...pushed.blobs]) {
       t.ok(names.includes(`blobs/sha256/${b.digest.slice(7)}`), `archive holds ${b.digest}`);
     }
-    await skopeoLoad(file, 'v1', `rt${i}/copy:v1`);
+    if (kind.reader === 'skopeo') await skopeoLoad(file, 'v1', `rt${i}/copy:v1`);
+    else t.equal((await runCli(['mirror', 'deserialize', file, `${reg.host}/rt${i}/copy:v1`, '-q'])).code, 0);
     t.equal(await headDigest(`rt${i}/copy`, 'v1'), pushed.index.digest, 'the copy has the source root digest');
   });
 }
