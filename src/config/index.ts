@@ -224,7 +224,10 @@ export interface Endpoint {
 }
 
 export function endpointFor(config: Config, registry: string, apiHost: string, loopback: boolean): Endpoint {
-  const rc = config.registryConfig.registries[registry] ?? config.registryConfig.registries[apiHost];
+  const regs = config.registryConfig.registries;
+  // Docker Hub goes by three names; a key with any of them applies.
+  const hub = registry === 'docker.io' ? (regs['docker.io'] ?? regs['index.docker.io'] ?? regs['registry-1.docker.io']) : undefined;
+  const rc = regs[registry] ?? regs[apiHost] ?? hub;
   const first = rc?.endpoints?.[0];
   const url = normaliseEndpoint(first ?? `${loopback ? 'http' : 'https'}://${apiHost}`);
   const ec = config.registryConfig.endpointConfig[url] ?? {};
