@@ -237,7 +237,7 @@ class UiReporter implements Reporter {
   private redraw(now = Date.now()): void {
     if (!this.live || !this.liveActive || this.summarised) return;
     const width = (this.out as NodeJS.WriteStream).columns || 80;
-    this.live.draw(frameLines(this.state, now, { width, unicode: this.unicode, c: this.c }));
+    this.live.draw(frameLines(this.state, now, { width, unicode: this.unicode, c: this.c }), width);
   }
 
   /** The final frame is replaced by the summary. */

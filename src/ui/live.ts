@@ -13,6 +13,9 @@ const SYNC_END = `${ESC}?2026l`;
 export class LiveFrame {
   /** Lines of the frame on screen; the cursor sits at column 0 of the line below them. */
   private drawn = 0;
+  /** Visible width of each drawn line and the terminal width then, to follow a reflow. */
+  private widths: number[] = [];
+  private cols = 0;
   private cursorHidden = false;
   /** After a signal the cursor stays visible: a second Ctrl-C kills the process outright. */
   private keepCursor = false;
@@ -23,20 +26,27 @@ export class LiveFrame {
     process.on('exit', this.onExit);
   }
 
-  draw(lines: string[]): void {
+  /** Draw `lines` (each shorter than `cols`) over the previous frame. */
+  draw(lines: string[], cols: number): void {
     let s = SYNC_BEGIN;
     if (!this.cursorHidden && !this.keepCursor) {
       s += HIDE_CURSOR;
       this.cursorHidden = true;
     }
+    // A terminal made narrower reflows (tmux, VTE, iTerm2, kitty): a previous line that no longer
+    // fits now takes several rows, and the cursor must go up over all of them.
+    this.reflow(cols);
     s += this.up() + lines.map((l) => `${ESC}2K${l}\n`).join('') + `${ESC}J` + SYNC_END;
     this.drawn = lines.length;
+    this.widths = lines.map(visibleWidth);
+    this.cols = cols;
     this.out.write(s);
   }
 
   /** Erase the frame (the cursor ends where the frame began), e.g. to print a line above it. */
   clear(): void {
     if (this.drawn === 0) return;
+    this.reflow((this.out as NodeJS.WriteStream).columns || this.cols);
     this.out.write(this.up() + `${ESC}J`);
     this.drawn = 0;
   }
@@ -60,7 +70,20 @@ export class LiveFrame {
     process.off('exit', this.onExit);
   }
 
+  private reflow(cols: number): void {
+    if (cols > 0 && cols < this.cols) {
+      this.drawn = this.widths.reduce((n, w) => n + Math.max(1, Math.ceil(w / cols)), 0);
+      this.widths = [];
+      this.cols = cols;
+    }
+  }
+
   private up(): string {
     return this.drawn > 0 ? `${ESC}${this.drawn}A\r` : '\r';
   }
+}
+
+/** Cells a line takes: its characters without the SGR colour sequences. */
+export function visibleWidth(line: string): number {
+  return [...line.replace(/\x1b\[[0-9;]*m/g, '')].length;
 }

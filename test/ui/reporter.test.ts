@@ -212,3 +212,15 @@ t.test('text helpers', async (t) => {
   t.equal(fit([{ text: 'abcdef' }, { text: 'ghij' }], 8), 'abcdefg…');
   t.equal(fit([{ text: 'abc' }], 3), 'abc');
 });
+
+t.test('plain mode: a status line every few seconds for long runs', async (t) => {
+  const out = capture();
+  const r = await createReporter({ stdout: out.stream, stderr: capture().stream, env: {}, statusIntervalMs: 20 });
+  for (const e of run().slice(0, 4)) r.emit(e);
+  r.setStatsSource!(() => ({ accepted: 2000, written: 1024, records: 1, fill: 976, capacity: 4096, underruns: 0 }));
+  for (let i = 0; i < 300 && !out.text.includes('status:'); i++) await new Promise((res) => setTimeout(res, 10));
+  r.emit({ type: 'done', ok: true, summary: summary() });
+  await r.close();
+  t.match(out.text, /^\S+Z status: 1\.0 kB of 4\.1 kB \(25\.0%\), .*ring 23\.8% of 4\.1 kB, underruns 0, blobs 0\/2, 1 skipped, current 111111111111 \(1\.0 kB\)$/m);
+  t.notMatch(out.text, ESC);
+});

@@ -123,6 +123,14 @@ t.test('serialize in a real terminal', { skip: haveTools ? false : 'tmux and mbu
     t.notOk(tmux.cursorVisible('a'), 'cursor hidden while the frame is up');
     t.match(tmux.capture('a', true), SGR_COLOUR, 'colour on a terminal');
 
+    // Narrower while running: tmux reflows the old frame; the next frame covers it, sized anew.
+    tmux.cmd('resize-window', '-t', 'a', '-x', '60');
+    await sleep(600);
+    const narrow = tmux.joined('a');
+    frameFits(t, narrow, 60);
+    t.equal(narrow.match(/ ring /g)?.length, 1, 'no debris of the wider frame');
+    tmux.cmd('resize-window', '-t', 'a', '-x', '100');
+
     reader.kill('SIGCONT');
     const after = await waitFor('the end of the run', finished('a'));
     t.match(after, /EXIT=0/);
