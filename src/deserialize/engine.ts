@@ -2,7 +2,7 @@ import { OciError } from '../errors.js';
 import type { LayoutEvent } from '../archive/reader.js';
 import { basicDescriptor, type Descriptor } from '../oci/descriptor.js';
 import { MediaType, isManifest } from '../oci/mediatype.js';
-import type { BlobPusher, ManifestPusher } from '../source/types.js';
+import type { BlobFetcher, BlobPusher, ManifestPusher } from '../source/types.js';
 import { nodeHasher, type HasherFactory } from '../oci/verify.js';
 import { looksLikeManifest, parseManifest } from './manifest.js';
 
@@ -22,7 +22,12 @@ import { looksLikeManifest, parseManifest } from './manifest.js';
  * Without a target (verify) the same graph tells what is present, intact and missing.
  */
 
-export type EngineTarget = BlobPusher & ManifestPusher;
+/**
+ * What the engine needs from the destination. `fetchBlob` (optional) lets a later call finish
+ * manifests that an earlier, incomplete call left in the registry as blobs (the original's
+ * one-call-per-piece flow, behaviour note 4.5).
+ */
+export type EngineTarget = BlobPusher & ManifestPusher & Partial<BlobFetcher>;
 
 export interface EngineOptions {
   /** Absent: verify only (nothing is pushed, everything is hashed). */
@@ -117,6 +122,8 @@ async function readAll(body: AsyncIterable<Uint8Array>, size: number): Promise<{
   const out = new Uint8Array(size);
   let got = 0;
   for await (const c of body) {
+    // More than declared (a registry stream may carry one byte more): report it as too long.
+    if (got + c.length > size) return { bytes: out, got: size + 1 };
     out.set(c, got);
     got += c.length;
   }
@@ -372,7 +379,7 @@ export class Engine {
     const t = this.opts.target;
     if (size <= CANDIDATE_MAX) {
       const { bytes, got } = await readAll(body, size);
-      if (got < size) {
+      if (got !== size) {
         this.noteBad(digest, size, got, undefined, ctx, offset);
         return;
       }
@@ -484,6 +491,13 @@ export class Engine {
             node.how = 'explained';
             progress = true;
           } else if (t) {
+            // Read the bytes back when the registry has them (as a manifest or kept as a blob by
+            // an earlier run): distribution 2.8 answers HEAD manifests/<digest> with 200 for a
+            // mere blob, so "exists" alone would let a parent go up over a manifest never PUT.
+            if (await this.fetchStashed(node)) {
+              progress = true;
+              continue;
+            }
             let v = this.manifestExistsCache.get(node.desc.digest);
             if (v === undefined) {
               v = await t.manifestExists(node.desc);
@@ -518,6 +532,42 @@ export class Engine {
       await this.pump();
       if (!progress) break;
     }
+  }
+
+  /** A manifest the registry holds (an earlier call may have kept it as a blob): fetch, verify, attach. */
+  private readonly fetchTried = new Set<string>();
+  private async fetchStashed(node: Node): Promise<boolean> {
+    const t = this.opts.target;
+    if (!t?.fetchBlob || node.desc.size > this.maxManifest || this.fetchTried.has(node.desc.digest)) return false;
+    this.fetchTried.add(node.desc.digest);
+    const desc: Descriptor = { mediaType: MediaType.OctetStream, digest: node.desc.digest, size: node.desc.size };
+    if (!(await this.blobExists(desc))) return false;
+    const { bytes, got } = await readAll(await t.fetchBlob(desc), node.desc.size);
+    const h = nodeHasher(node.desc.digest.slice(0, node.desc.digest.indexOf(':')));
+    h.update(bytes);
+    if (got !== node.desc.size || (await h.digest()) !== node.desc.digest) return false;
+    this.log('info', `manifest ${node.desc.digest} is not in the archives; read back from the registry and verified`);
+    this.attach(node, bytes);
+    return true;
+  }
+
+  /**
+   * Incomplete run: keep the verified manifests that could not be pushed yet in the registry as
+   * blobs (as the original does), so that a later call with the remaining pieces finds them.
+   */
+  private async stashManifests(): Promise<number> {
+    const t = this.opts.target;
+    if (!t || this.opts.dryRun) return 0;
+    let n = 0;
+    for (const node of this.nodes.values()) {
+      if (node.done || !node.bytes) continue;
+      const desc: Descriptor = { mediaType: MediaType.OctetStream, digest: node.desc.digest, size: node.bytes.length };
+      if (await this.blobExists(desc)) continue;
+      await t.pushBlob(desc, once(node.bytes), async () => true);
+      this.existsCache.set(desc.digest, true);
+      n++;
+    }
+    return n;
   }
 
   private collectMissing(): MissingItem[] {
@@ -591,6 +641,10 @@ export class Engine {
         if (!this.opts.dryRun) await this.opts.target.pushManifest(desc, rootNode.bytes, tag);
         tagged = tag;
       }
+    }
+    if (!complete) {
+      const kept = await this.stashManifests();
+      if (kept) this.log('info', `kept ${kept} manifest${kept === 1 ? '' : 's'} that could not be pushed yet in the registry as blobs, for the next piece`);
     }
     const unreferenced = [...this.candidates.keys()].filter((d) => !this.nodes.has(d));
     return {

@@ -2,17 +2,11 @@ import { Command, Option, UsageError } from 'clipanion';
 import { BaseCommand } from '../common.js';
 import { OciError } from '../../errors.js';
 import { parseReference } from '../../oci/reference.js';
-import type { ImageTarget } from '../../source/types.js';
+import { openRegistrySource, openRegistryTarget } from '../../source/registry.js';
 import { deserializeArchives } from '../../deserialize/index.js';
 import { detailLines, failureMessage, summaryLines } from '../../deserialize/render.js';
 import { createReporter } from '../../ui/index.js';
 
-/** Opens the registry target; the registry client is loaded only when a command needs it. */
-async function openTarget(image: string): Promise<ImageTarget> {
-  const spec = '../../source/registry.js';
-  const mod = (await import(spec)) as { openRegistryTarget: (ref: string, opts: object) => Promise<ImageTarget> };
-  return mod.openRegistryTarget(image, {});
-}
 
 export function isVerbose(values: string[] | undefined): boolean {
   const all = [...(values ?? []), ...(process.env.ACE_DT_VERBOSITY ? [process.env.ACE_DT_VERBOSITY] : [])];
@@ -60,12 +54,14 @@ export class DeserializeCommand extends BaseCommand {
     const err = this.context.stderr;
     const verbose = isVerbose(this.verbosity);
     const reporter = await createReporter({ quiet: this.quiet, noTerm: this.noTerm, debugPath: this.debug, verbosity: this.verbosity, stdout: out, stderr: err });
-    const target = await openTarget(image);
+    const target = await openRegistryTarget(image, {});
+    // Reading back manifests that an earlier, incomplete call kept in the registry as blobs.
+    const fetcher = await openRegistrySource(image, {});
     const started = Date.now();
     reporter.emit({ type: 'start', command: 'mirror deserialize', image, time: started });
     try {
       const report = await deserializeArchives(sources, {
-        target,
+        target: { blobExists: (d) => target.blobExists(d), pushBlob: (d, data, v) => target.pushBlob(d, data, v), manifestExists: (d) => target.manifestExists(d), pushManifest: (d, b, tag) => target.pushManifest(d, b, tag), fetchBlob: (d, s) => fetcher.fetchBlob(d, s) },
         tag: target.tag,
         strict: this.strict,
         dryRun: this.dryRun,
@@ -89,6 +85,7 @@ export class DeserializeCommand extends BaseCommand {
       return 0;
     } finally {
       await target.close();
+      await fetcher.close();
       await reporter.close();
     }
   }
