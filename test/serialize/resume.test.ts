@@ -57,12 +57,14 @@ const fullSize = statSync(full).size;
 
 t.test('kill -9 at 20 seeded offsets, resume with one command: one valid archive, nothing twice', async (t) => {
   const random = rng(20261127);
+  let killed = 0;
   for (let i = 0; i < 20; i++) {
     const offset = Math.floor(random() * fullSize);
     const dir = t.testdir({});
     const dest = join(dir, 'out.tar');
     const cp = join(dir, 'cp.jsonl');
     const how = await serializeAndKill(dest, cp, offset);
+    if (how === 'killed') killed++;
     const cut = existsSync(dest) ? statSync(dest).size : 0;
     const r = await runCli(['mirror', 'serialize', IMAGE, dest, '--checkpoint', cp, '--resume-from-checkpoint', cp, '--no-term']);
     t.equal(r.code, 0, `seed ${i}: offset ${offset} (${how} at ${cut} bytes): resume exits 0 ${r.stderr}`);
@@ -77,6 +79,7 @@ t.test('kill -9 at 20 seeded offsets, resume with one command: one valid archive
       t.equal(await headDigest(`res/copy${i}`, 'v1'), pushed.index.digest, `seed ${i}: skopeo loads it with the source digest`);
     }
   }
+  t.ok(killed >= 18, `the runs were really killed mid-archive (${killed} of 20)`);
 });
 
 t.test('SIGINT: the ring drains, the ledger is synced, exit 130 and the resume command', async (t) => {
