@@ -21,7 +21,8 @@ export type RunEvent =
   | { type: 'skip'; descriptor: Descriptor; reason: string }
   | { type: 'blob-begin'; descriptor: Descriptor; offset: number }
   | { type: 'blob-end'; descriptor: Descriptor; offset: number }
-  | { type: 'ledger'; record: Descriptor }
+  /** A checkpoint record written; `offset` is the archive offset it records (end of the blob's padding). */
+  | { type: 'ledger'; record: Descriptor; offset?: number }
   | { type: 'writer'; stats: SinkStats }
   | { type: 'log'; level: 'error' | 'warn' | 'info' | 'debug'; message: string; fields?: Record<string, unknown> }
   | { type: 'error'; code: string; message: string }
