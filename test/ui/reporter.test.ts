@@ -224,3 +224,18 @@ t.test('plain mode: a status line every few seconds for long runs', async (t) =>
   t.match(out.text, /^\S+Z status: 1\.0 kB of 4\.1 kB \(25\.0%\), .*ring 23\.8% of 4\.1 kB, underruns 0, blobs 0\/2, 1 skipped, current 111111111111 \(1\.0 kB\)$/m);
   t.notMatch(out.text, ESC);
 });
+
+t.test('a tape run: records, medium position and end of medium in the summary', async (t) => {
+  const out = capture();
+  const r = await createReporter({ stdout: out.stream, stderr: capture().stream, env: {} });
+  r.emit({ type: 'start', command: 'mirror serialize', image: 'reg.example.com/a/b:v1', dest: '/dev/nst0', time: Date.now() });
+  r.emit({
+    type: 'done',
+    ok: false,
+    error: { code: 'ENOSPC', message: 'end of medium on /dev/nst0' },
+    summary: summary({ resumeCommand: 'ace-dt ...', sink: { kind: 'tape', accepted: 3 << 20, written: 2117 << 20, records: 2117, fill: 0, capacity: 64 << 20, underruns: 1, startPosition: 5, endPosition: 2123, endOfMedium: true } }),
+  });
+  await r.close();
+  t.match(out.text, /FAILED: mirror serialize stopped after 1\.5 s; the archive on \/dev\/nst0 is NOT complete\n +error +end of medium on \/dev\/nst0 \(ENOSPC\)\n/);
+  t.match(out.text, /\n +writer +2117 writes, 1 underrun\n +tape +2117 records, position 5 -> 2123 \(MTIOCPOS, incl\. the filemark\), end of medium reached\n +checkpoint +\/tmp\/cp\.jsonl \(complete; the command to resume is on stderr\)\n$/);
+});
