@@ -11,8 +11,9 @@ import { readdir, readFile } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { Pool, type Dispatcher } from 'undici';
+import { Pool, ProxyAgent, type Dispatcher } from 'undici';
 import { AceError, UserError } from '../errors.js';
+import { isLoopbackHost } from '../oci/reference.js';
 
 export interface TlsMaterial {
   ca?: string[];
@@ -56,6 +57,32 @@ export async function loadTlsMaterial(host: string, env: NodeJS.ProcessEnv): Pro
   }
   if (cas.length > 0) out.ca = [...rootCertificates, ...cas];
   return out;
+}
+
+/**
+ * The proxy for a URL from HTTPS_PROXY / HTTP_PROXY and NO_PROXY (either case), as Go's
+ * ProxyFromEnvironment reads them: loopback is never proxied; NO_PROXY entries are `*`, hosts,
+ * domains (`example.com` or `.example.com` match subdomains) or host:port.
+ */
+export function proxyFor(url: URL, env: NodeJS.ProcessEnv): string | undefined {
+  const proxy = url.protocol === 'https:' ? (env.HTTPS_PROXY ?? env.https_proxy) : (env.HTTP_PROXY ?? env.http_proxy);
+  if (!proxy) return undefined;
+  if (isLoopbackHost(url.host)) return undefined;
+  const noProxy = (env.NO_PROXY ?? env.no_proxy ?? '').split(/[\s,]+/).filter(Boolean);
+  const host = url.hostname.toLowerCase();
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  for (const raw of noProxy) {
+    if (raw === '*') return undefined;
+    let entry = raw.toLowerCase();
+    const m = /^(.*):(\d+)$/.exec(entry);
+    if (m && !entry.startsWith('[')) {
+      if (m[2] !== port) continue;
+      entry = m[1];
+    }
+    const bare = entry.replace(/^\*?\./, '');
+    if (host === bare || host.endsWith('.' + bare)) return undefined;
+  }
+  return /^[a-z]+:\/\//i.test(proxy) ? proxy : `http://${proxy}`;
 }
 
 export interface OriginOptions {
@@ -121,9 +148,9 @@ export interface HttpRequest {
 
 /** A pool per origin, created on first use with that origin's TLS options. */
 export class Transport {
-  private pools = new Map<string, Pool>();
+  private pools = new Map<string, Dispatcher>();
   private origins = new Map<string, OriginOptions>();
-  private pending = new Map<string, Promise<Pool>>();
+  private pending = new Map<string, Promise<Dispatcher>>();
 
   constructor(
     private readonly env: NodeJS.ProcessEnv,
@@ -135,7 +162,7 @@ export class Transport {
     this.origins.set(origin, opts);
   }
 
-  private pool(origin: string): Promise<Pool> {
+  private pool(origin: string): Promise<Dispatcher> {
     const existing = this.pools.get(origin);
     if (existing) return Promise.resolve(existing);
     let p = this.pending.get(origin);
@@ -144,14 +171,18 @@ export class Transport {
         const o = this.origins.get(origin) ?? {};
         const u = new URL(origin);
         const tls = u.protocol === 'https:' ? (o.tls ?? (await loadTlsMaterial(u.host, this.env))) : {};
-        const pool = new Pool(origin, {
+        const common = {
           connections: this.connections,
           keepAliveTimeout: 30_000,
           // Blob bodies can be slow to start on big registries; a stall is still bounded.
           headersTimeout: 120_000,
           bodyTimeout: 300_000,
-          connect: u.protocol === 'https:' ? { rejectUnauthorized: !o.insecureSkipVerify, ca: tls.ca, cert: tls.cert, key: tls.key } : undefined,
-        });
+        };
+        const tlsOpts = u.protocol === 'https:' ? { rejectUnauthorized: !o.insecureSkipVerify, ca: tls.ca, cert: tls.cert, key: tls.key } : undefined;
+        const proxy = proxyFor(u, this.env);
+        const pool: Dispatcher = proxy
+          ? new ProxyAgent({ uri: proxy, requestTls: tlsOpts, ...common })
+          : new Pool(origin, { ...common, connect: tlsOpts });
         this.pools.set(origin, pool);
         return pool;
       })();
@@ -165,6 +196,7 @@ export class Transport {
     const pool = await this.pool(req.url.origin);
     try {
       return await pool.request({
+        origin: req.url.origin,
         method: req.method as Dispatcher.HttpMethod,
         path: req.url.pathname + req.url.search,
         headers: req.headers,
