@@ -5,9 +5,10 @@ ace() { node "$ACE" "$@"; }
 ace mirror serialize oci:layout:v1 /dev/nst0 --checkpoint cp.jsonl --resume-from-checkpoint cp.jsonl -b 64Ki -m 1Mi --no-term > run2.out 2> run2.err
 echo $? > run2.rc
 
-# Job control on: without it bash starts background jobs with SIGINT ignored.
+# node itself in the background (a shell function would put a subshell between the signal and
+# node), with job control on: without it bash starts background jobs with SIGINT ignored.
 set -m
-ace mirror serialize oci:layout:v1 /dev/nst0 --checkpoint cp3.jsonl -b 64Ki -m 256Ki --no-term > run3.out 2> run3.err &
+node "$ACE" mirror serialize oci:layout:v1 /dev/nst0 --checkpoint cp3.jsonl -b 64Ki -m 256Ki --no-term > run3.out 2> run3.err &
 pid=$!
 set +m
 for i in $(seq 1 600); do
