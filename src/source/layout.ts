@@ -79,13 +79,13 @@ export async function openLayoutSource(ref: string): Promise<ImageSource> {
         throw new OciError('ENOTFOUND_BLOB', `fetch manifest, ${desc.digest}, ${ref}: ${(e as Error).message}`);
       }
     },
-    async fetchBlob(desc) {
+    async fetchBlob(desc, signal) {
       const file = blobFile(desc);
       const fh = await open(file).catch((e: Error) => {
         throw new OciError('ENOTFOUND_BLOB', `fetch blob, ${desc.digest}, ${ref}: ${e.message}`);
       });
       // Read one byte past the size so that trailing data is detected by the verifier.
-      return createReadStream('', { fd: fh, highWaterMark: 1 << 20, end: desc.size });
+      return createReadStream('', { fd: fh, highWaterMark: 1 << 20, end: desc.size, signal });
     },
     async referrers(desc) {
       const out: Descriptor[] = [];
