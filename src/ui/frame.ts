@@ -5,7 +5,7 @@
 import type { ChalkInstance } from 'chalk';
 import { humanBytes } from '../util/bytes.js';
 import { type Seg, bar, fit, formatDuration, formatPercent, formatRate, plainText, shortDigest } from './format.js';
-import type { RunState } from './state.js';
+import type { Progress, RunState } from './state.js';
 
 export interface FrameOptions {
   width: number;
@@ -20,12 +20,63 @@ export function frameLines(state: RunState, now: number, o: FrameOptions): strin
   const p = state.progress(now);
   const plan = state.plan;
   const lines: Seg[][] = [];
-  if (!plan) {
+  if (!plan && !state.current && state.blobsDone === 0 && !state.stats) {
     lines.push([{ text: ' planning: ' }, { text: state.image ?? '', paint: c.bold }, { text: `  elapsed ${elapsed}`, paint: c.dim }]);
     return lines.map((l) => fit(l, width - 1));
   }
+  if (!plan) {
+    // A command that streams without knowing its total (deserialize): amounts and rate, no bar.
+    lines.push([{ text: ` ${humanBytes(p.done)}`, paint: c.bold }, { text: `  ${formatRate(p.rate)}`, paint: c.cyan }]);
+  } else {
+    lines.push(progressLine(state, p, o));
+  }
 
-  // Line 1: the numbers first, the bar takes whatever width is left (at most 40 cells).
+  // Line 2: the ring (SPEC "The native writer": the operator watches the medium keep streaming).
+  const s = state.stats;
+  if (s) {
+    const fill = s.capacity > 0 ? s.fill / s.capacity : 0;
+    const ring: Seg[] = [{ text: ` ring   ${formatPercent(fill).padStart(6)} of ${humanBytes(s.capacity)}` }];
+    if (width >= 60) {
+      const b = bar(fill, 10, o.unicode);
+      ring.push({ text: ' ' }, { text: b.done, paint: c.blue }, { text: b.rest, paint: c.dim });
+    }
+    ring.push({ text: `  underruns ${s.underruns}`, paint: s.underruns > 0 ? c.yellow : undefined }, { text: `  writes ${s.records}`, paint: c.dim });
+    lines.push(ring);
+  }
+
+  // Line 3: blobs.
+  if (plan) {
+    const skipped = Math.max(plan.skippedBlobs, state.skipped);
+    lines.push([
+      { text: ` blobs  ${state.blobsDone}/${plan.blobs} written` },
+      { text: `, ${skipped} skipped (${humanBytes(plan.skippedBytes)})`, paint: skipped > 0 ? c.dim : undefined },
+      { text: `  elapsed ${elapsed}`, paint: c.dim },
+    ]);
+  } else {
+    lines.push([{ text: ` blobs  ${state.blobsDone} done` }, { text: `  elapsed ${elapsed}`, paint: c.dim }]);
+  }
+
+  // Line 4: what is being written now.
+  const cur = state.current;
+  if (cur) {
+    const f = state.currentFraction();
+    lines.push([
+      { text: ' blob   ' },
+      { text: shortDigest(cur.descriptor.digest), paint: c.magenta },
+      { text: ` ${humanBytes(cur.descriptor.size)}` },
+      { text: f !== undefined ? `  ${formatPercent(f)}` : '' },
+      { text: `  ${cur.descriptor.mediaType}`, paint: c.dim },
+    ]);
+  } else {
+    lines.push([{ text: plan && state.blobsDone >= plan.blobs ? ' blob   - (writing the index and draining the ring)' : ' blob   -', paint: c.dim }]);
+  }
+  return lines.map((l) => fit(l, width - 1));
+}
+
+/** Line 1 with a plan: the numbers first, the bar takes whatever width is left (at most 40 cells). */
+function progressLine(state: RunState, p: Progress, o: FrameOptions): Seg[] {
+  const { c, width } = o;
+  const plan = state.plan!;
   const pct = p.fraction !== undefined ? formatPercent(p.fraction) : '';
   const amount = plan.compression
     ? `${humanBytes(state.blobBytesDone)} of ${humanBytes(plan.bytes)} blob data, ${humanBytes(p.done)} written (${plan.compression})`
@@ -45,44 +96,7 @@ export function frameLines(state: RunState, now: number, o: FrameOptions): strin
     progressLine.push({ text: o.unicode ? '▕' : '[' }, { text: b.done, paint: c.green }, { text: b.rest, paint: c.dim }, { text: o.unicode ? '▏' : ']' });
   }
   progressLine.push(...tail);
-  lines.push(progressLine);
-
-  // Line 2: the ring (SPEC "The native writer": the operator watches the medium keep streaming).
-  const s = state.stats;
-  if (s) {
-    const fill = s.capacity > 0 ? s.fill / s.capacity : 0;
-    const ring: Seg[] = [{ text: ` ring   ${formatPercent(fill).padStart(6)} of ${humanBytes(s.capacity)}` }];
-    if (width >= 60) {
-      const b = bar(fill, 10, o.unicode);
-      ring.push({ text: ' ' }, { text: b.done, paint: c.blue }, { text: b.rest, paint: c.dim });
-    }
-    ring.push({ text: `  underruns ${s.underruns}`, paint: s.underruns > 0 ? c.yellow : undefined }, { text: `  writes ${s.records}`, paint: c.dim });
-    lines.push(ring);
-  }
-
-  // Line 3: blobs.
-  const skipped = Math.max(plan.skippedBlobs, state.skipped);
-  lines.push([
-    { text: ` blobs  ${state.blobsDone}/${plan.blobs} written` },
-    { text: `, ${skipped} skipped (${humanBytes(plan.skippedBytes)})`, paint: skipped > 0 ? c.dim : undefined },
-    { text: `  elapsed ${elapsed}`, paint: c.dim },
-  ]);
-
-  // Line 4: what is being written now.
-  const cur = state.current;
-  if (cur) {
-    const f = state.currentFraction();
-    lines.push([
-      { text: ' blob   ' },
-      { text: shortDigest(cur.descriptor.digest), paint: c.magenta },
-      { text: ` ${humanBytes(cur.descriptor.size)}` },
-      { text: f !== undefined ? `  ${formatPercent(f)}` : '' },
-      { text: `  ${cur.descriptor.mediaType}`, paint: c.dim },
-    ]);
-  } else {
-    lines.push([{ text: state.blobsDone >= plan.blobs ? ' blob   - (writing the index and draining the ring)' : ' blob   -', paint: c.dim }]);
-  }
-  return lines.map((l) => fit(l, width - 1));
+  return progressLine;
 }
 
 /** One plain status line (no colour, no escape codes) for logs and pipes. */
@@ -90,7 +104,11 @@ export function statusLine(state: RunState, now: number): string {
   const p = state.progress(now);
   const plan = state.plan;
   const parts: string[] = [];
-  if (!plan) return `planning ${state.image ?? ''}, elapsed ${formatDuration(now - state.startedAt)}`;
+  if (!plan) {
+    if (!state.current && state.blobsDone === 0 && !state.stats) return `status: planning ${state.image ?? ''}, elapsed ${formatDuration(now - state.startedAt)}`;
+    const cur = state.current ? `, current ${shortDigest(state.current.descriptor.digest)} (${humanBytes(state.current.descriptor.size)})` : '';
+    return `status: ${humanBytes(p.done)}, ${formatRate(p.rate)}, blobs ${state.blobsDone} done${cur}`;
+  }
   if (plan.compression) parts.push(`${humanBytes(state.blobBytesDone)} of ${humanBytes(plan.bytes)} blob data (${formatPercent(p.fraction ?? 0)}), ${humanBytes(p.done)} written (${plan.compression})`);
   else parts.push(`${humanBytes(p.done)} of ${humanBytes(p.total ?? 0)} (${formatPercent(p.fraction ?? 0)})`);
   parts.push(formatRate(p.rate));

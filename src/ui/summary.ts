@@ -38,8 +38,11 @@ export function summaryLines(state: RunState, c: ChalkInstance): string[] {
   const blobBytes = state.blobBytesDone > 0 ? ` (${humanBytes(state.blobBytesDone)})` : '';
   // A failed run's summary may count 0: the blobs that went through count, the checkpoint says what is on the medium.
   const written = d.ok ? s.blobsWritten : Math.max(s.blobsWritten, state.blobsDone);
-  lines.push(`  ${label('blobs')}${written}${d.ok ? '' : planned} written${blobBytes}, ${s.blobsSkipped} skipped (${humanBytes(s.bytesSkipped)})`);
-  const onto = state.dest ? ` to ${state.dest}` : '';
+  // deserialize pushes to a registry: its words, not an archive's.
+  const push = /deserialize$/.test(state.command);
+  const [did, skippedWord] = push ? ['pushed', 'already in the registry'] : ['written', 'skipped'];
+  lines.push(`  ${label('blobs')}${written}${d.ok ? '' : planned} ${did}${blobBytes}, ${s.blobsSkipped} ${skippedWord} (${humanBytes(s.bytesSkipped)})`);
+  const onto = push ? ' pushed' : state.dest ? ` to ${state.dest}` : '';
   lines.push(`  ${label('bytes')}${formatBytes(s.bytesWritten)}${onto}, mean ${formatRate(s.bytesWritten / secs)}`);
   const k = s.sink;
   if (k) {

@@ -239,3 +239,17 @@ t.test('a tape run: records, medium position and end of medium in the summary', 
   t.match(out.text, /FAILED: mirror serialize stopped after 1\.5 s; the archive on \/dev\/nst0 is NOT complete\n +error +end of medium on \/dev\/nst0 \(ENOSPC\)\n/);
   t.match(out.text, /\n +writer +2117 writes, 1 underrun\n +tape +2117 records, position 5 -> 2123 \(MTIOCPOS, incl\. the filemark\), end of medium reached\n +checkpoint +\/tmp\/cp\.jsonl \(complete; the command to resume is on stderr\)\n$/);
 });
+
+t.test('without a plan (a streaming command): amounts and rate, no bar, until the end', async (t) => {
+  const s = new RunState(0);
+  s.apply({ type: 'start', command: 'mirror deserialize', image: 'reg.example.com/a/b:v1', time: 0 });
+  const c = new Chalk({ level: 0 });
+  t.match(frameLines(s, 500, { width: 80, unicode: true, c }), [/^ planning: reg\.example\.com\/a\/b:v1  elapsed 0\.5 s$/]);
+  t.match(statusLine(s, 500), /^status: planning /);
+  s.apply({ type: 'blob-begin', descriptor: blob(1, 1000), offset: 0 });
+  s.apply({ type: 'blob-end', descriptor: blob(1, 1000), offset: 1536 });
+  s.apply({ type: 'blob-begin', descriptor: blob(2, 2000), offset: 1536 });
+  const lines = frameLines(s, 1000, { width: 80, unicode: true, c });
+  t.match(lines, [/^ 1\.5 kB  - B\/s$/, /^ blobs  1 done  elapsed 1\.0 s$/, /^ blob   222222222222 2\.0 kB/]);
+  t.equal(statusLine(s, 1000), 'status: 1.5 kB, - B/s, blobs 1 done, current 222222222222 (2.0 kB)');
+});
