@@ -216,3 +216,17 @@ t.test('engine directly: events from several streams into one graph', async (t) 
   t.ok(target.manifests.has(k.extra![0].digest), 'the referrer (listed only in the final index.json) is pushed');
   t.same(target.violations, []);
 });
+
+t.test('archives concatenated in one file: read one after the other, root from the first', async (t) => {
+  const a = kinds[0];
+  const b = kinds[1];
+  const target = new MemoryTarget('v1');
+  const both = Buffer.concat([originalArchive(a.set, a.root, { tag: 'v1' }), Buffer.alloc(4096), originalArchive(b.set, b.root, { tag: 'v1' })]);
+  const r = await deserializeArchives([file(both)], { target, tag: 'v1' });
+  t.ok(r.complete);
+  t.equal(r.archives, 2);
+  t.equal(target.tags.get('v1'), a.root.digest, 'the root is the first manifest of the first index.json');
+  t.ok(target.manifests.has(b.root.digest), "the second archive's manifests are pushed too");
+  expectComplete(t, target, a);
+  expectComplete(t, target, b);
+});
