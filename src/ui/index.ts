@@ -194,8 +194,11 @@ class UiReporter implements Reporter {
     this.activate();
     if (this.debug && !this.debugTimer) {
       this.debugTimer = setInterval(() => {
-        const stats = this.state.readStats();
-        if (stats) this.debugWrite({ type: 'writer', stats, source: 'sample' });
+        const now = Date.now();
+        this.state.sample(now);
+        const stats = this.state.stats;
+        // The rate is the display's (over the last seconds), so a script sees what the operator sees.
+        if (stats) this.debugWrite({ type: 'writer', stats, source: 'sample', rate: this.state.progress(now).rate });
       }, this.opts.debugIntervalMs ?? 1000);
       this.debugTimer.unref();
     }

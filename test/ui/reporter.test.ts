@@ -253,3 +253,17 @@ t.test('without a plan (a streaming command): amounts and rate, no bar, until th
   t.match(lines, [/^ 1\.5 kB  - B\/s$/, /^ blobs  1 done  elapsed 1\.0 s$/, /^ blob   222222222222 2\.0 kB/]);
   t.equal(statusLine(s, 1000), 'status: 1.5 kB, - B/s, blobs 1 done, current 222222222222 (2.0 kB)');
 });
+
+t.test('a log line on the same terminal goes above the frame, which is redrawn below it', async (t) => {
+  const tty = capture({ columns: 80 });
+  const r = await createReporter({ stdout: tty.stream, stderr: tty.stream, env: { TERM: 'xterm', LANG: 'C.UTF-8' }, refreshMs: 1000 });
+  for (const e of run().slice(0, 4)) r.emit(e);
+  r.emit({ type: 'log', level: 'warn', message: 'registry slow', fields: { host: 'reg.example.com' } });
+  r.emit({ type: 'done', ok: true, summary: summary() });
+  await r.close();
+  const text = tty.text.replace(/\x1b\[[0-9;]*m/g, '');
+  const at = text.indexOf('WARN  registry slow host=reg.example.com\n');
+  t.ok(at > 0, 'the log line, without a timestamp on a terminal');
+  t.match(text.slice(0, at), /\x1b\[\d+A\r\x1b\[J$/, 'the frame was erased just before it');
+  t.match(text.slice(at), /^WARN .*\n(\x1b\[\?2026h)?\r\x1b\[2K +\d+\.\d% /, 'and drawn again right after it');
+});
