@@ -15,12 +15,13 @@
  * - 'lie-size': a manifest GET returns the manifest plus `extra` bytes of trailing whitespace.
  * - 'redirect': blob GETs answer 307 to a second listener on another port (`redirectHost`), which
  *   proxies; every request's headers are recorded so a test can see what reached which host.
+ * - 'no-digest': manifest answers lack Docker-Content-Digest (some registries' HEAD does).
  * - 'proxy': just proxies (and records).
  */
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type FaultMode = 'wrong-digest' | 'short' | 'drop-once' | 'no-range' | '500-then-ok' | '429-then-ok' | 'lie-size' | 'redirect' | 'proxy';
+export type FaultMode = 'wrong-digest' | 'short' | 'drop-once' | 'no-range' | '500-then-ok' | '429-then-ok' | 'lie-size' | 'redirect' | 'no-digest' | 'proxy';
 
 export interface FaultOptions {
   /** Registry to proxy to: `127.0.0.1:PORT` or `http://...`. */
@@ -168,6 +169,16 @@ export async function startFaultyServer(opts: FaultOptions): Promise<FaultyServe
           }
           return forward(req, res, req.headers);
         }
+        case 'no-digest':
+          if (MANIFEST.test(path)) {
+            return forward(req, res, req.headers, (up) => {
+              const headers = { ...up.headers };
+              delete headers['docker-content-digest'];
+              res.writeHead(up.statusCode ?? 502, headers);
+              up.pipe(res);
+            });
+          }
+          return forward(req, res, req.headers);
         default:
           return forward(req, res, req.headers);
       }

@@ -206,3 +206,29 @@ t.test('push: verified blobs commit, unverified ones do not', async (t) => {
   t.teardown(() => check.close());
   t.equal((await check.resolve()).digest, m.digest);
 });
+
+t.test('HEAD without Docker-Content-Digest: resolved by GET and hashing', async (t) => {
+  const img = await pushDockerManifestList(reg.host, 'kinds/nodigest', 'v1');
+  const f = await startFaultyServer({ upstream: reg.host, mode: 'no-digest' });
+  t.teardown(() => f.stop());
+  const src = await openRegistrySource(`${f.host}/kinds/nodigest:v1`);
+  t.teardown(() => src.close());
+  t.same(await src.resolve(), { mediaType: MediaType.DockerList, digest: img.index.digest, size: img.index.size });
+  t.same(f.requests.map((r) => r.method), ['HEAD', 'GET']);
+  const byDigest = await openRegistrySource(`${f.host}/kinds/nodigest@${img.index.digest}`);
+  t.teardown(() => byDigest.close());
+  t.equal((await byDigest.resolve()).digest, img.index.digest);
+});
+
+t.test('rewritePull maps the repository path', async (t) => {
+  const img = await pushTwoPlatformIndex(reg.host, 'mirror/library/app', 'v1');
+  const config = {
+    registryConfig: {
+      registries: { [reg.host]: { rewritePull: { '^library/(.*)$': 'mirror/library/${1}' } } },
+      endpointConfig: {},
+    },
+  };
+  const src = await openRegistrySource(`${reg.host}/library/app:v1`, { config });
+  t.teardown(() => src.close());
+  t.equal((await src.resolve()).digest, img.index.digest);
+});
