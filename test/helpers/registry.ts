@@ -125,7 +125,13 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
       await new Promise((r) => setTimeout(r, 50));
     }
     if (up) {
+      let stopping = false;
+      // A registry that dies under a test shows up as ECONNREFUSED there; say why here.
+      child.on('exit', (code, signal) => {
+        if (!stopping) process.stderr.write(`# docker-registry ${host} exited unexpectedly (code ${code}, signal ${signal}): ${stderr.slice(-500)}\n`);
+      });
       const stop = async () => {
+        stopping = true;
         if (!exited) {
           const done = new Promise((r) => child.once('exit', r));
           child.kill('SIGTERM');
