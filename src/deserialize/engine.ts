@@ -1,4 +1,4 @@
-import { OciError } from '../errors.js';
+import { InterruptedError, OciError } from '../errors.js';
 import type { LayoutEvent } from '../archive/reader.js';
 import { basicDescriptor, type Descriptor } from '../oci/descriptor.js';
 import { MediaType, isManifest } from '../oci/mediatype.js';
@@ -45,6 +45,8 @@ export interface EngineOptions {
   log?: (level: 'info' | 'warn' | 'debug', message: string) => void;
   /** Manifests larger than this are refused (registries cap them at 4 MiB). */
   maxManifestBytes?: number;
+  /** Ctrl-C: stop between entries with an InterruptedError. */
+  signal?: AbortSignal;
 }
 
 interface Node {
@@ -170,6 +172,7 @@ export class Engine {
   /** Feed one source's layout events. */
   async consume(events: AsyncIterable<LayoutEvent>, ctx: EventContext): Promise<void> {
     for await (const ev of events) {
+      if (this.opts.signal?.aborted) throw new InterruptedError((this.opts.signal.reason as NodeJS.Signals) ?? 'SIGINT');
       switch (ev.kind) {
         case 'archive-start':
           this.archives++;

@@ -27,6 +27,7 @@ export interface ReadArchivesOptions {
   log?: (level: 'info' | 'warn' | 'debug', message: string) => void;
   /** Called when a source is opened (the CLI prints "reading ..."). */
   onSource?: (src: ArchiveSource) => void;
+  signal?: AbortSignal;
 }
 
 export interface DeserializeOptions extends ReadArchivesOptions {
@@ -70,6 +71,9 @@ async function run(sources: string[], engine: Engine, opts: ReadArchivesOptions,
     } finally {
       reports.push({ name: src.name, kind: src.kind, ...src.stats() });
     }
+    if (src.stats().bytes === 0) {
+      opts.log?.('warn', `${src.name} holds no data${src.kind === 'tape' ? ' (the tape is at a filemark or at the end of data: check the position with mt status)' : ''}`);
+    }
   }
   const result = await engine.finish(tag);
   return { ...result, sources: reports, bytesRead: reports.reduce((a, r) => a + r.bytes, 0), durationMs: Date.now() - started };
@@ -78,13 +82,13 @@ async function run(sources: string[], engine: Engine, opts: ReadArchivesOptions,
 /** Archives -> registry: every blob verified before it is committed, children before parents. */
 export async function deserializeArchives(sources: string[], opts: DeserializeOptions): Promise<ArchivesReport> {
   checkSources(sources);
-  const engine = new Engine({ target: opts.target, dryRun: opts.dryRun, strict: opts.strict, hasher: opts.hasher ?? (await loadHasher()), log: opts.log });
+  const engine = new Engine({ target: opts.target, dryRun: opts.dryRun, strict: opts.strict, hasher: opts.hasher ?? (await loadHasher()), log: opts.log, signal: opts.signal });
   return run(sources, engine, opts, opts.tag);
 }
 
 /** Archives checked with no registry: digests, sizes, completeness. */
 export async function verifyArchives(sources: string[], opts: VerifyOptions = {}): Promise<ArchivesReport> {
   checkSources(sources);
-  const engine = new Engine({ strict: opts.strict, hasher: opts.hasher ?? (await loadHasher()), log: opts.log, existing: opts.existing });
+  const engine = new Engine({ strict: opts.strict, hasher: opts.hasher ?? (await loadHasher()), log: opts.log, existing: opts.existing, signal: opts.signal });
   return run(sources, engine, opts);
 }

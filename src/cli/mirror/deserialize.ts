@@ -1,6 +1,6 @@
 import { Command, Option, UsageError } from 'clipanion';
 import { BaseCommand } from '../common.js';
-import { OciError } from '../../errors.js';
+import { InterruptedError, OciError } from '../../errors.js';
 import { parseReference } from '../../oci/reference.js';
 import { openRegistrySource, openRegistryTarget } from '../../source/registry.js';
 import { deserializeArchives } from '../../deserialize/index.js';
@@ -54,9 +54,14 @@ export class DeserializeCommand extends BaseCommand {
     const err = this.context.stderr;
     const verbose = isVerbose(this.verbosity);
     const reporter = await createReporter({ quiet: this.quiet, noTerm: this.noTerm, debugPath: this.debug, verbosity: this.verbosity, stdout: out, stderr: err });
-    const target = await openRegistryTarget(image, {});
+    // Ctrl-C stops between entries (and aborts requests in flight); nothing unverified is committed.
+    const controller = new AbortController();
+    const onSignal = (sig: NodeJS.Signals) => controller.abort(sig);
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    const target = await openRegistryTarget(image, { signal: controller.signal });
     // Reading back manifests that an earlier, incomplete call kept in the registry as blobs.
-    const fetcher = await openRegistrySource(image, {});
+    const fetcher = await openRegistrySource(image, { signal: controller.signal });
     const started = Date.now();
     reporter.emit({ type: 'start', command: 'mirror deserialize', image, time: started });
     try {
@@ -65,6 +70,7 @@ export class DeserializeCommand extends BaseCommand {
         tag: target.tag,
         strict: this.strict,
         dryRun: this.dryRun,
+        signal: controller.signal,
         log: (level, message) => {
           reporter.emit({ type: 'log', level, message });
           if (!this.quiet && (level === 'warn' || verbose)) err.write(`${level}: ${message}\n`);
@@ -83,7 +89,12 @@ export class DeserializeCommand extends BaseCommand {
         out.write(this.dryRun ? `dry run: nothing was pushed; the root would be tagged "${report.tagged}"\n` : `tagged "${report.tagged}" = ${report.root?.digest} in ${target.name}\n`);
       }
       return 0;
+    } catch (e) {
+      if (controller.signal.aborted && !(e instanceof InterruptedError)) throw new InterruptedError(controller.signal.reason as NodeJS.Signals);
+      throw e;
     } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
       await target.close();
       await fetcher.close();
       await reporter.close();
