@@ -234,6 +234,8 @@ export async function* readTarArchive(br: ByteReader, global: Map<string, string
         return;
       }
       const recs = parsePax(body, at);
+      // Only the keys we use are kept, so hostile headers cannot grow memory beyond a few strings.
+      for (const k of [...recs.keys()]) if (k !== 'path' && k !== 'size' && k !== 'linkpath') recs.delete(k);
       if (h.type === 'g') {
         for (const [k, v] of recs) global.set(k, v);
         // A global header is an entry of its own: the next header starts a new entry.
