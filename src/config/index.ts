@@ -65,9 +65,24 @@ export async function loadConfig(paths: string[] | undefined, env: NodeJS.Proces
     } catch {
       continue; // not readable: the next candidate (first readable file wins)
     }
-    return parseConfig(text, file);
+    return applyEnv(parseConfig(text, file), env);
   }
-  return defaultConfig();
+  return applyEnv(defaultConfig(), env);
+}
+
+/** The original's environment overrides (behaviour note 7.4), applied over the file. */
+function applyEnv(config: Config, env: NodeJS.ProcessEnv): Config {
+  const fail = (key: string, why: string) => new UserError('ECONFIG', `environment ${key}: ${why}`);
+  if (env.ACE_DT_CACHE_PATH) config.cachePath = env.ACE_DT_CACHE_PATH;
+  if (env.ACE_DT_CACHE_PRUNE_MAX) config.cachePruneMax = byteSize(env.ACE_DT_CACHE_PRUNE_MAX, 'ACE_DT_CACHE_PRUNE_MAX', fail);
+  if (env.ACE_DT_CHUNK_SIZE) config.chunkSize = byteSize(env.ACE_DT_CHUNK_SIZE, 'ACE_DT_CHUNK_SIZE', fail);
+  if (env.ACE_DT_CONCURRENT_HTTP) {
+    const n = Number(env.ACE_DT_CONCURRENT_HTTP);
+    if (!Number.isInteger(n) || n < 1) throw fail('ACE_DT_CONCURRENT_HTTP', 'expected a positive integer');
+    config.concurrentHTTP = n;
+  }
+  if (env.ACE_DT_REGISTRY_AUTH_FILE) config.registryAuthFile = env.ACE_DT_REGISTRY_AUTH_FILE;
+  return config;
 }
 
 /** Strictly decode a configuration document. */

@@ -98,7 +98,7 @@ export class RegistryClient {
     this.userAgent = opts.userAgent ?? `ace-dt/${VERSION}`;
     this.retry = { ...DEFAULT_RETRY, ...opts.retry };
     this.signal = opts.signal;
-    this.transport = new Transport(env, Math.max(2, opts.concurrency ?? 8));
+    this.transport = new Transport(env, Math.max(2, opts.concurrency ?? config.concurrentHTTP ?? 8));
     this.transport.configure(new URL(this.endpoint.url).origin, { insecureSkipVerify: this.endpoint.insecureSkipVerify });
     const creds = new CredentialStore(env, config.registryAuthFile);
     // Credentials are looked up under the registry's name (docker.io, not registry-1.docker.io);

@@ -94,3 +94,9 @@ t.test('strict: unknown keys, wrong apiVersion/kind, bad values name the file an
   ];
   for (const [text, re] of bad) t.throws(() => parseConfig(text, 'f.yaml'), { code: 'ECONFIG', message: re }, re.source);
 });
+
+t.test('environment overrides', async (t) => {
+  const c = await loadConfig([join(tmp, 'none.yaml')], { ACE_DT_CONCURRENT_HTTP: '9', ACE_DT_CHUNK_SIZE: '1Mi', ACE_DT_CACHE_PATH: '/c' });
+  t.match(c, { concurrentHTTP: 9, chunkSize: 1048576, cachePath: '/c' });
+  await t.rejects(loadConfig([join(tmp, 'none.yaml')], { ACE_DT_CONCURRENT_HTTP: 'many' }), { code: 'ECONFIG', message: /ACE_DT_CONCURRENT_HTTP/ });
+});
