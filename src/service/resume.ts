@@ -30,12 +30,27 @@ async function sameFile(a: string, b: string): Promise<boolean> {
   }
 }
 
-/** Does the file hold, right before `end - padded(size)`, the tar header of the record's blob? */
-async function headerMatches(file: string, r: LedgerRecord): Promise<boolean> {
-  const at = r.offset - padded(r.descriptor.size) - BLOCK;
-  if (at < 0) return false;
+/**
+ * Does the file end, at `r.offset`, with the tar entry of the record's blob? Uncompressed: its
+ * header sits right before the padded data. gzip: one member per blob, whose ISIZE trailer holds
+ * the member's uncompressed length (header(s) + padded data, mod 2^32). zstd frames carry no
+ * such trailer here; the run-start record's path is the check.
+ */
+async function tailMatches(file: string, r: LedgerRecord, compression: string | undefined): Promise<boolean> {
   const fh = await open(file, 'r');
   try {
+    if (compression === 'zstd') return true;
+    if (compression === 'gzip') {
+      const tail = Buffer.alloc(4);
+      const { bytesRead } = await fh.read(tail, 0, 4, r.offset - 4);
+      if (bytesRead !== 4) return false;
+      const isize = tail.readUInt32LE(0);
+      const body = padded(r.descriptor.size) + BLOCK;
+      // The blob's frame may also carry the blobs/ and blobs/<alg> directory headers.
+      return [body, body + BLOCK, body + 2 * BLOCK].some((n) => n % 2 ** 32 === isize);
+    }
+    const at = r.offset - padded(r.descriptor.size) - BLOCK;
+    if (at < 0) return false;
     const block = Buffer.alloc(BLOCK);
     const { bytesRead } = await fh.read(block, 0, BLOCK, at);
     if (bytesRead !== BLOCK) return false;
@@ -98,7 +113,7 @@ export async function loadResume(req: ResumeRequest): Promise<ResumeState> {
   const canContinue = start ? destIsRunFile && (start.compression ?? '') === (req.compression ?? '') : fileSize !== undefined && !req.compression;
   if (canContinue && archiveRecords.length > 0) {
     const tail = archiveRecords[archiveRecords.length - 1];
-    if (!(await headerMatches(req.dest, tail))) {
+    if (!(await tailMatches(req.dest, tail, req.compression))) {
       throw new UserError('ECHECKPOINT', `${req.dest} does not hold the archive that ${req.checkpoint} describes (no header of blob ${tail.descriptor.digest} before offset ${tail.offset}); resume to a new file or check the paths`);
     }
     // Every run that wrote this archive: the chain of continued runs ending with the last one.

@@ -126,3 +126,21 @@ t.test('a corrupt blob in a layout is caught before its tar entry completes', as
   t.ok(entryStart > 0, 'the entry header was written');
   t.ok(written.length < entryStart + 512 + victim.desc.size, 'but not the whole blob');
 });
+
+t.test('a compressed archive cut mid-blob resumes into the same file as one valid gzip archive', async (t) => {
+  const dir = t.testdir({});
+  const file = join(dir, 'out.tar.gz');
+  const cp = join(dir, 'cp.jsonl');
+  t.equal((await runCli(['mirror', 'serialize', SAMPLE, file, '-q', '--compression', 'gzip', '--checkpoint', cp])).code, 0);
+  // Simulate kill -9 in the middle of the fifth blob: the file ends mid-frame, no run-end record.
+  const records = ledgerRecords(cp);
+  const cutAt = Math.floor((records[3].offset + records[4].offset) / 2);
+  writeFileSync(file, readFileSync(file).subarray(0, cutAt));
+  writeFileSync(cp, readFileSync(cp, 'utf8').split('\n').filter((l) => !l.includes('run-end')).join('\n'));
+  const r = await runCli(['mirror', 'serialize', SAMPLE, file, '--compression', 'gzip', '--resume-from-checkpoint', cp, '--no-term', '-v=info']);
+  t.equal(r.code, 0, r.stderr);
+  t.ok(gunzipSync(readFileSync(file)).equals(GOLDEN), 'the resumed file decompresses to the complete archive');
+  const wrong = await runCli(['mirror', 'serialize', SAMPLE, file, '--resume-from-checkpoint', cp, '--resume-from-offset', String(records[2].offset)]);
+  t.equal(wrong.code, 1, 'resuming a gzip archive without --compression gzip is refused');
+  t.match(wrong.stderr, /same --compression/);
+});
