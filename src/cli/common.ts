@@ -1,6 +1,9 @@
 import { Command, Option, UsageError } from 'clipanion';
 import { AceError, InterruptedError, UserError, redact } from '../errors.js';
 import { ByteSizeError, parseBytes } from '../util/bytes.js';
+import { loadConfig } from '../config/index.js';
+import type { RegistryOptions } from '../source/registry.js';
+import { VERSION } from '../version.js';
 
 /** Exit codes (SPEC "User experience"). */
 export const Exit = { Ok: 0, Failed: 1, Usage: 2, Interrupted: 130 } as const;
@@ -34,6 +37,14 @@ export function hwmOption(value: string | undefined): number {
 export abstract class BaseCommand extends Command {
   config = Option.Array('--config', { description: 'configuration file location (setable with env "ACE_DT_CONFIG"). The first configuration file present is used. Others are ignored.' });
   verbosity = Option.Array('-v,--verbosity', { description: 'Logging verbosity level (also setable with environment variable ACE_DT_VERBOSITY). Aliases: error=0, warn=4, info=8, debug=12 (default [error])' });
+
+  /**
+   * Registry options for this invocation: the configuration file (--config, ACE_DT_CONFIG, the
+   * original's search path) and the signal that Ctrl-C aborts.
+   */
+  protected async registryOptions(signal?: AbortSignal): Promise<RegistryOptions> {
+    return { config: await loadConfig(this.config), signal, userAgent: `ace-dt/${VERSION}` };
+  }
 
   /** Run the command body; map errors to messages and exit codes. */
   abstract run(): Promise<number>;

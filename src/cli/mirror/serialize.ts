@@ -124,7 +124,7 @@ export class SerializeCommand extends BaseCommand {
         resumeCommand: (cp) => resumeCommandLine(process.argv.slice(2), cp),
         manifestJson: this.manifestJson,
         recursive: this.recursive,
-        registry: {},
+        registry: await this.registryOptions(controller.signal),
         reporter,
         signal: controller.signal,
       });
