@@ -146,7 +146,7 @@ export class RegistryClient {
     let challenged = false;
     let forced: string | undefined;
     for (;;) {
-      signal?.throwIfAborted();
+      if (signal?.aborted) throw classifyError(signal.reason ?? new DOMException('aborted', 'AbortError'), o.what);
       attempt++;
       // Authorization goes only to the registry's own host, never to a redirect target.
       const own = url.host === this.endpoint.host;
@@ -161,7 +161,7 @@ export class RegistryClient {
         );
       } catch (e) {
         if (isRetryable(e) && replayable && attempt < this.retry.attempts) {
-          await sleep(this.backoff(attempt), undefined, { signal });
+          await pause(this.backoff(attempt), signal, o.what);
           continue;
         }
         throw e;
@@ -177,7 +177,7 @@ export class RegistryClient {
       if ((status === 429 || status === 500 || status === 502 || status === 503 || status === 504) && replayable && attempt < this.retry.attempts) {
         const retryAfter = res.headers['retry-after'];
         await discard(res);
-        await sleep(this.backoff(attempt, retryAfter), undefined, { signal });
+        await pause(this.backoff(attempt, retryAfter), signal, o.what);
         continue;
       }
       if (o.redirects && (status === 301 || status === 302 || status === 303 || status === 307 || status === 308)) {
@@ -379,7 +379,7 @@ export class RegistryClient {
             throw new AceError('ENETWORK', `${what}: connection dropped after ${received} of ${desc.size} bytes; gave up after ${resumes} attempts to resume`, { cause: e });
           }
         }
-        await sleep(this.backoff(Math.max(stalled, 1)), undefined, { signal: signal ?? this.signal });
+        await pause(this.backoff(Math.max(stalled, 1)), signal ?? this.signal, what);
         res = await this.send({
           method: 'GET',
           url: `blobs/${desc.digest}`,
@@ -550,6 +550,15 @@ function rewrite(repository: string, rules: Record<string, string> | undefined):
     if (r.test(repository)) return repository.replace(new RegExp(re, 'g'), rep.replace(/\$\{(\w+)\}/g, '$$$1'));
   }
   return repository;
+}
+
+/** Wait before a retry; an abort ends the wait with a classified error. */
+async function pause(ms: number, signal: AbortSignal | undefined, what: string): Promise<void> {
+  try {
+    await sleep(ms, undefined, { signal });
+  } catch (e) {
+    throw classifyError(signal?.reason ?? e, what);
+  }
 }
 
 function header(res: ResponseData, name: string): string | undefined {

@@ -2,7 +2,7 @@
  * A registry repository as an ImageSource (serialize) or ImageTarget (deserialize). Thin: the HTTP
  * work is in src/registry/client.ts, the only undici importer.
  */
-import type { Config } from '../config/index.js';
+import { loadConfig, type Config } from '../config/index.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { formatReference, parseReference } from '../oci/reference.js';
 import { RegistryClient, type RetryPolicy } from '../registry/client.js';
@@ -47,4 +47,13 @@ export async function openRegistryTarget(ref: string, opts: RegistryOptions = {}
     pushManifest: (desc, bytes, tag) => client.pushManifest(desc, bytes, tag),
     close: () => client.close(),
   };
+}
+
+/**
+ * Registry options from the CLI's `--config` values (and ACE_DT_CONFIG etc.), for commands:
+ * `openSource(image, await registryOptionsFromFlags(this.config))`.
+ */
+export async function registryOptionsFromFlags(configPaths: string[] | undefined, env: NodeJS.ProcessEnv = process.env): Promise<RegistryOptions> {
+  const config = await loadConfig(configPaths, env);
+  return { config, env, concurrency: config.concurrentHTTP };
 }
