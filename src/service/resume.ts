@@ -5,6 +5,7 @@ import { type LedgerRun, type RunEnd, blobDirs, encodeRun, onMedium, splitRuns }
 import { BLOCK, padded } from '../archive/tar-header.js';
 import { blobPath } from '../oci/digest.js';
 import type { SkipSet } from '../plan/plan.js';
+import { measureTape } from './tape-measure.js';
 
 /** What a resumed run starts from. */
 export interface ResumeState {
@@ -101,7 +102,7 @@ export async function loadResume(req: ResumeRequest): Promise<ResumeState> {
   } else if (fileSize !== undefined) {
     last = { mediumBytes: fileSize, reason: 'measured', source: 'file-size' };
   } else if (start?.kind === 'tape') {
-    throw new UserError('EOFFSET', `the interrupted run on ${start.dest} ended without recording what reached the tape; give --resume-from-offset BYTES (records after the run's start position ${start.tapeStart ?? '?'} times ${start.blockSize} bytes; lower is safer)`);
+    last = await measureTape(start);
   } else {
     throw new UserError('EOFFSET', `cannot measure what the interrupted run wrote${start ? ` to ${start.dest === '-' ? 'standard output' : start.dest}` : ''}; give --resume-from-offset BYTES (lower is safer)`);
   }

@@ -62,7 +62,13 @@ if (why) {
     const reg = await startRegistry();
     t.teardown(() => reg.stop());
     const root = set.manifests.find((m) => m.tag === 'v1')!.desc.digest;
-    for (const [name, pieces] of [['eov', ['piece1.tar', 'piece2.tar']], ['sigint', ['piece3.tar', 'piece4.tar']]] as const) {
+    t.equal(read('run5.rc'), '137', 'kill -9');
+    t.equal(read('run6.rc'), '1', 'a rewound tape is not mistaken for the interrupted one');
+    t.match(read('run6.err'), /cannot measure what the interrupted run wrote to \/dev\/nst0: the drive is at block 0/);
+    t.equal(read('tell6.txt'), 'At block 0.', 'and nothing was written');
+    t.equal(read('run7.rc'), '0', `resume after kill -9 measures the tape: ${read('run7.err')}`);
+    t.match(read('run7.err') + read('run7.out'), /tape-position/, 'the medium was measured from the tape position');
+    for (const [name, pieces] of [['eov', ['piece1.tar', 'piece2.tar']], ['sigint', ['piece3.tar', 'piece4.tar']], ['kill', ['piece5.tar', 'piece7.tar']]] as const) {
       const d = await runCli(['mirror', 'deserialize', ...pieces.map((p) => join(dir, p)), `${reg.host}/tape/${name}:v1`, '-q']);
       t.equal(d.code, 0, `${name}: deserialize of both pieces: ${d.stderr}`);
       const res = await fetch(`${reg.url}/v2/tape/${name}/manifests/v1`, { method: 'HEAD', headers: { Accept: [MT.OciIndex, MT.OciManifest].join(', ') } });

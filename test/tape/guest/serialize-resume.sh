@@ -29,3 +29,32 @@ for n in 2 3 4; do
   dd if=/dev/nst0 of=piece$n.tar bs=1M 2> dd$n.err
   echo $? > dd$n.rc
 done
+
+# kill -9 in the middle of a tape run (tape file 4): no run-end record. A rewound tape must be
+# refused; positioned at the end of data again, the resume measures the tape itself.
+mt -f /dev/nst0 eod
+set -m
+node "$ACE" mirror serialize oci:layout:v1 /dev/nst0 --checkpoint cp5.jsonl -b 64Ki -m 256Ki --no-term > run5.out 2> run5.err &
+pid=$!
+set +m
+for i in $(seq 1 600); do
+  [ -f cp5.jsonl ] && [ "$(grep -c 'vnd.act3-ace.data.offset' cp5.jsonl)" -ge 5 ] && break
+  sleep 0.05
+done
+kill -KILL "$pid"
+wait "$pid"
+echo $? > run5.rc
+mt -f /dev/nst0 tell > tell5.txt 2>&1
+mt -f /dev/nst0 rewind
+node "$ACE" mirror serialize oci:layout:v1 /dev/nst0 --checkpoint cp5.jsonl --resume-from-checkpoint cp5.jsonl -b 64Ki -m 256Ki --no-term > run6.out 2> run6.err
+echo $? > run6.rc
+mt -f /dev/nst0 tell > tell6.txt 2>&1
+mt -f /dev/nst0 eod
+node "$ACE" mirror serialize oci:layout:v1 /dev/nst0 --checkpoint cp5.jsonl --resume-from-checkpoint cp5.jsonl -b 64Ki -m 256Ki --no-term -v=info > run7.out 2> run7.err
+echo $? > run7.rc
+mt -f /dev/nst0 rewind
+mt -f /dev/nst0 fsf 3
+for n in 5 7; do
+  dd if=/dev/nst0 of=piece$n.tar bs=1M 2> dd$n.err
+  echo $? > dd$n.rc
+done
