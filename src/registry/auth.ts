@@ -97,8 +97,11 @@ export class Authenticator {
     const cred = await this.cred();
     if (bearer && bearer.params.realm) {
       if (again) throw sent ? this.denied(scope, cred) : this.needCredentials();
-      // A cached token the registry refused (expired or revoked early): fetch a new one once.
-      this.tokens.delete(scope);
+      // A cached token the registry refused (expired or revoked early) is dropped; one that a
+      // parallel request fetched meanwhile is used as is.
+      const cached = this.tokens.get(scope);
+      if (cached && sent === `Bearer ${cached.value}`) this.tokens.delete(scope);
+      else if (cached && cached.refreshAt > Date.now()) return `Bearer ${cached.value}`;
       this.scheme = 'bearer';
       this.bearer = { realm: bearer.params.realm, service: bearer.params.service };
       const challengeScope = bearer.params.scope;

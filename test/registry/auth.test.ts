@@ -134,6 +134,14 @@ t.test('bearer tokens: scoped, cached, refreshed, identity tokens, wrong credent
   t.same(proxy.issued[0].scopes, ['repository:tok/img:pull']);
   t.equal(proxy.issued[0].user, USER, 'basic credentials sent to the token endpoint');
 
+  // Parallel first requests share one token fetch.
+  const before = proxy.issued.length;
+  const par = await openRegistrySource(ref, { env: await envWith(creds) });
+  t.teardown(() => par.close());
+  const got = await Promise.all(img.blobs.map(async (b) => sha256(await collect(await par.fetchBlob(b)))));
+  t.same(got, img.blobs.map((b) => b.digest));
+  t.equal(proxy.issued.length, before + 1, 'one token for parallel requests');
+
   // Push needs pull,push: a second token for the other scope.
   const target = await openRegistryTarget(`${proxy.host}/tok/img:v2`, { env: await envWith(creds) });
   t.teardown(() => target.close());
