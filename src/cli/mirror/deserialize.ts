@@ -33,7 +33,8 @@ export class DeserializeCommand extends BaseCommand {
     ],
   });
 
-  args = Option.Rest({ name: 'SOURCE... IMAGE', required: 2 });
+  sources = Option.Rest({ name: 'SOURCE', required: 1 });
+  image = Option.String({ name: 'IMAGE' });
 
   blockSize = Option.String('--block-size', { description: 'Accepted for compatibility with the original; reads are sized automatically (tape: the record size, up to 8 MiB)' });
   debug = Option.String('--debug', { description: 'Dump all UI events to the given path (JSON Lines).' });
@@ -43,8 +44,8 @@ export class DeserializeCommand extends BaseCommand {
   strict = Option.Boolean('--strict', false, { description: 'Strict mode: oci-layout first, index.json second, at most two index.json per archive, no unknown files (manifest.json is allowed)' });
 
   async run(): Promise<number> {
-    const sources = this.args.slice(0, -1);
-    const image = this.args[this.args.length - 1];
+    const sources = this.sources;
+    const image = this.image;
     if (image === '-' || image.startsWith('/') || image.startsWith('./')) {
       throw new UsageError(`IMAGE ${JSON.stringify(image)} must be a registry reference (host/repository[:tag]), given last`);
     }
