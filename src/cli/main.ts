@@ -7,7 +7,9 @@ import { TapeStatusCommand } from './util/tape/status.js';
 import { VERSION } from '../version.js';
 
 export function makeCli(): Cli {
-  const cli = new Cli({ binaryLabel: 'ace-dt', binaryName: 'ace-dt', binaryVersion: VERSION, enableCapture: false });
+  // Colour only on a terminal, never with NO_COLOR (no-color.org).
+  const enableColors = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
+  const cli = new Cli({ binaryLabel: 'ace-dt', binaryName: 'ace-dt', binaryVersion: VERSION, enableCapture: false, enableColors });
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
   cli.register(SerializeCommand);

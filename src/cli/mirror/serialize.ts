@@ -72,7 +72,7 @@ export class SerializeCommand extends BaseCommand {
   existing = Option.Rest({ name: 'EXISTING-IMAGE' });
 
   blockSize = Option.String('-b,--block-size', { description: `Block size used for writes. Si suffixes are supported. (default ${formatBytes(DEFAULT_BLOCK)})` });
-  bufferSize = Option.String('-m,--buffer-size', { description: `Size of the memory buffer. Si suffixes are supported. (default ${formatBytes(0)}: one block... raised to 64 MiB for serialize so the medium keeps streaming)` });
+  bufferSize = Option.String('-m,--buffer-size', { description: `Size of the memory buffer. Si suffixes are supported. (default ${formatBytes(0)}, which here means 64 MiB: the original's one-block buffer starves a tape drive between blobs)` });
   checkpoint = Option.String('--checkpoint', { description: 'Save checkpoint file to file. Can be provided to --resume-from-checkpoint to continue an incomplete serialize operation from where it left off.' });
   debug = Option.String('--debug', { description: 'Dump all UI events to the given path (JSON Lines).' });
   existingFromCheckpoint = Option.Array('--existing-from-checkpoint', [], { description: 'List of checkpoint files and their offsets. e.g, checkpoint.txt:12345, checkpoint2.txt:23456' });
