@@ -106,10 +106,10 @@ class WriterWrap : public Napi::ObjectWrap<WriterWrap> {
                         InstanceMethod<&WriterWrap::Unref>("unref")});
   }
 
-  // new Writer(fd, isStdout, seekEnd, blockSize, bufferSize, hwmPercent, callback)
+  // new Writer(fd, isStdout, seekEnd, blockSize, bufferSize, hwmPercent, direct, callback)
   explicit WriterWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<WriterWrap>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() != 7) throw Napi::TypeError::New(env, "Expected 7 arguments, got " + std::to_string(info.Length()));
+    if (info.Length() != 8) throw Napi::TypeError::New(env, "Expected 8 arguments, got " + std::to_string(info.Length()));
     int fd = info[0].As<Napi::Number>().Int32Value();
     bool isStdout = info[1].ToBoolean();
     bool seekEnd = info[2].ToBoolean();
@@ -117,12 +117,13 @@ class WriterWrap : public Napi::ObjectWrap<WriterWrap> {
     cfg.blockSize = static_cast<size_t>(info[3].As<Napi::Number>().Int64Value());
     cfg.bufferSize = static_cast<size_t>(info[4].As<Napi::Number>().Int64Value());
     cfg.hwmPercent = info[5].As<Napi::Number>().Uint32Value();
+    bool direct = info[6].ToBoolean();
     if (cfg.blockSize == 0 || cfg.hwmPercent < 1 || cfg.hwmPercent > 100) {
       if (!isStdout) ::close(fd);
       throw Napi::RangeError::New(env, "block size must be > 0 and hwm 1..100");
     }
     acedt::OpenError oe;
-    std::unique_ptr<acedt::Device> dev = acedt::openDevice(fd, isStdout, seekEnd, cfg.blockSize, &oe);
+    std::unique_ptr<acedt::Device> dev = acedt::openDevice(fd, isStdout, seekEnd, cfg.blockSize, &oe, direct);
     if (!dev) {
       Napi::Error e = oe.message.empty() ? errnoError(env, oe.err, "open") : Napi::Error::New(env, oe.message);
       e.Set("code", Napi::String::New(env, oe.message.empty() ? acedt::errnoName(oe.err) : "EBLOCKSIZE"));
@@ -138,7 +139,7 @@ class WriterWrap : public Napi::ObjectWrap<WriterWrap> {
     } catch (const std::bad_alloc&) {
       throw Napi::Error::New(env, "cannot allocate a ring buffer of " + std::to_string(cfg.bufferSize) + " bytes");
     }
-    tsfn_ = Napi::ThreadSafeFunction::New(env, info[6].As<Napi::Function>(), "ace-dt writer", 0, 1);
+    tsfn_ = Napi::ThreadSafeFunction::New(env, info[7].As<Napi::Function>(), "ace-dt writer", 0, 1);
     // Idle sinks do not keep the process alive; JS refs while it waits for a promise.
     tsfn_.Unref(env);
     core_->start(std::make_shared<JsListener>(tsfn_));
@@ -216,19 +217,20 @@ class WriterWrap : public Napi::ObjectWrap<WriterWrap> {
     return tapeStatusObject(env, s);
   }
 
-  // pumpFrom(fd, isStdin, readSize): a native thread reads fd into the ring (util mbuffer), so
+  // pumpFrom(fd, isStdin, readSize, direct): a native thread reads fd into the ring (util mbuffer), so
   // the bytes never pass through JavaScript. Completion arrives as the 'done' event.
   Napi::Value PumpFrom(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     int fd = info[0].As<Napi::Number>().Int32Value();
     bool isStdin = info[1].ToBoolean();
     size_t readSize = static_cast<size_t>(info[2].As<Napi::Number>().Int64Value());
+    bool direct = info.Length() > 3 && info[3].ToBoolean();
     if (isStdin) {
       fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
       if (fd < 0) throw errnoError(env, errno, "dup(stdin)");
     }
     std::string err;
-    if (!core_->pumpFrom(fd, readSize ? readSize : 1 << 20, &err)) throw Napi::Error::New(env, "cannot start the input thread: " + err);
+    if (!core_->pumpFrom(fd, readSize ? readSize : 1 << 20, &err, direct)) throw Napi::Error::New(env, "cannot start the input thread: " + err);
     return env.Undefined();
   }
 
@@ -284,6 +286,7 @@ class HasherWrap : public Napi::ObjectWrap<HasherWrap> {
       throw Napi::TypeError::New(info.Env(), "unsupported digest algorithm " + alg);
     }
     alg_ = alg;
+    if (info.Length() > 1 && info[1].IsNumber()) maxPending_ = static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value());
   }
 
   ~HasherWrap() override {
@@ -294,6 +297,15 @@ class HasherWrap : public Napi::ObjectWrap<HasherWrap> {
   acedt::Hasher* hasher() { return hasher_.get(); }
   const std::string& algorithm() const { return alg_; }
   void releaseAll() { refs_.clear(); }
+  // Drops the references of the chunks the thread is done with.
+  void releaseCompleted() {
+    uint64_t done = hasher_->completed();
+    while (released_ < done && !refs_.empty()) {
+      refs_.pop_front();
+      ++released_;
+    }
+  }
+  uint64_t maxPending() const { return maxPending_; }
 
  private:
   // update(chunk): hashed in place on the hasher thread; a reference keeps the chunk alive
@@ -309,8 +321,12 @@ class HasherWrap : public Napi::ObjectWrap<HasherWrap> {
       refs_.pop_front();
       ++released_;
     }
+    // Backpressure: past maxPending bytes queued, a promise that resolves at half of it.
+    if (maxPending_ && hasher_->pendingBytes() > maxPending_) return waitBelow(env, info.This().As<Napi::Object>());
     return env.Undefined();
   }
+
+  Napi::Value waitBelow(Napi::Env env, Napi::Object self);
 
   Napi::Value Digest(const Napi::CallbackInfo& info);
 
@@ -318,8 +334,35 @@ class HasherWrap : public Napi::ObjectWrap<HasherWrap> {
   std::string alg_;
   std::deque<Napi::ObjectReference> refs_;
   uint64_t released_ = 0;
+  uint64_t maxPending_ = 0;
   bool finishing_ = false;
 };
+
+class WaitWorker : public Napi::AsyncWorker {
+ public:
+  WaitWorker(Napi::Env env, HasherWrap* wrap, Napi::Object self)
+      : Napi::AsyncWorker(env, "ace-dt hash backpressure"), deferred_(Napi::Promise::Deferred::New(env)), wrap_(wrap) {
+    self_ = Napi::Persistent(self);
+  }
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void Execute() override { wrap_->hasher()->waitBelow(wrap_->maxPending() / 2); }
+  void OnOK() override {
+    wrap_->releaseCompleted();
+    deferred_.Resolve(Env().Undefined());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  HasherWrap* wrap_;
+  Napi::ObjectReference self_;
+};
+
+Napi::Value HasherWrap::waitBelow(Napi::Env env, Napi::Object self) {
+  auto* w = new WaitWorker(env, this, self);
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
 
 // Waits for the hasher thread on a libuv pool thread: the remaining work is at most what is
 // queued, so the pool thread is held briefly.

@@ -72,8 +72,23 @@ WriteOutcome Device::closeFd() {
 
 WriteOutcome Device::finish(bool) { return closeFd(); }
 
+bool setDirect(int fd, bool on) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0) return false;
+  int want = on ? (fl | O_DIRECT) : (fl & ~O_DIRECT);
+  return want == fl || fcntl(fd, F_SETFL, want) == 0;
+}
+
+void FileDevice::enableDirect() { direct_ = setDirect(fd_, true); }
+
+void FileDevice::disableDirect() {
+  setDirect(fd_, false);
+  direct_ = false;
+}
+
 WriteOutcome FileDevice::writeRecord(const uint8_t* p, size_t n) {
   WriteOutcome out;
+  if (direct_ && (n % kDirectAlign != 0 || reinterpret_cast<uintptr_t>(p) % kDirectAlign != 0)) disableDirect();
   while (out.acknowledged < n) {
     ssize_t r = ::write(fd_, p + out.acknowledged, n - out.acknowledged);
     if (r > 0) {
@@ -81,6 +96,10 @@ WriteOutcome FileDevice::writeRecord(const uint8_t* p, size_t n) {
       continue;
     }
     if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && errno == EINVAL && direct_) {
+      disableDirect();  // the file system wants another alignment: fall back to the page cache
+      continue;
+    }
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       // Somebody (libuv, for a pipe on fd 1) made the description non-blocking: wait for room
       // instead of spinning. Only reachable for descriptors we could not re-open.
@@ -137,7 +156,7 @@ WriteOutcome TapeDevice::finish(bool wrote) {
   return first;
 }
 
-std::unique_ptr<Device> openDevice(int fd, bool isStdout, bool seekEnd, size_t blockSize, OpenError* error) {
+std::unique_ptr<Device> openDevice(int fd, bool isStdout, bool seekEnd, size_t blockSize, OpenError* error, bool direct) {
   struct stat sb;
   if (fstat(fd, &sb) < 0) {
     error->err = errno;
@@ -179,7 +198,9 @@ std::unique_ptr<Device> openDevice(int fd, bool isStdout, bool seekEnd, size_t b
     return nullptr;
   }
   const char* kind = isStdout ? "stdout" : S_ISREG(sb.st_mode) ? "file" : S_ISFIFO(sb.st_mode) ? "pipe" : "other";
-  return std::make_unique<FileDevice>(fd, kind);
+  auto dev = std::make_unique<FileDevice>(fd, kind);
+  if (direct && S_ISREG(sb.st_mode) && blockSize % kDirectAlign == 0) dev->enableDirect();
+  return dev;
 }
 
 }  // namespace acedt

@@ -63,10 +63,20 @@ class FileDevice : public Device {
   FileDevice(int fd, const char* kind) : Device(fd), kind_(kind) {}
   const char* kind() const override { return kind_; }
   WriteOutcome writeRecord(const uint8_t* p, size_t n) override;
+  // Regular files only: write with O_DIRECT (no page-cache copy; what mbuffer does by default).
+  // Records that are not aligned (the short last one) switch it off again.
+  void enableDirect();
 
  private:
+  void disableDirect();
   const char* kind_;
+  bool direct_ = false;
 };
+
+// O_DIRECT transfers must be aligned to the device's logical block; 4096 covers every common one.
+constexpr size_t kDirectAlign = 4096;
+// Sets (or clears) O_DIRECT on fd; false if the file system refuses.
+bool setDirect(int fd, bool on);
 
 class TapeDevice : public Device {
  public:
@@ -93,7 +103,7 @@ struct OpenError {
 // Takes ownership of fd (closes it on failure too). isStdout: fd is the process's fd 1, which is
 // re-opened or duplicated so the writer owns a descriptor of its own. seekEnd: position a regular
 // file at its end (resume after truncation). blockSize is checked against a fixed-block tape.
-std::unique_ptr<Device> openDevice(int fd, bool isStdout, bool seekEnd, size_t blockSize, OpenError* error);
+std::unique_ptr<Device> openDevice(int fd, bool isStdout, bool seekEnd, size_t blockSize, OpenError* error, bool direct = false);
 
 // errno -> "ENOSPC" etc.
 const char* errnoName(int err);

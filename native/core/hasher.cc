@@ -21,6 +21,7 @@ Hasher::~Hasher() {
     queue_.clear();
   }
   work_.notify_all();
+  progress_.notify_all();
   if (thread_.joinable()) thread_.join();
   EVP_MD_CTX_free(ctx_);
 }
@@ -33,6 +34,7 @@ uint64_t Hasher::update(const uint8_t* p, size_t n) {
   if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
   queue_.emplace_back(p, n);
   ++queued_;
+  pendingBytes_ += n;
   uint64_t d = done_;
   bool wake = queue_.size() == 1;
   lk.unlock();
@@ -43,6 +45,16 @@ uint64_t Hasher::update(const uint8_t* p, size_t n) {
 uint64_t Hasher::completed() const {
   std::lock_guard<std::mutex> lk(mu_);
   return done_;
+}
+
+uint64_t Hasher::pendingBytes() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return pendingBytes_;
+}
+
+void Hasher::waitBelow(uint64_t limit) {
+  std::unique_lock<std::mutex> lk(mu_);
+  progress_.wait(lk, [&] { return pendingBytes_ <= limit || stop_; });
 }
 
 void Hasher::run() {
@@ -59,6 +71,8 @@ void Hasher::run() {
     busy_ = false;
     if (!ok) failed_ = true;
     ++done_;
+    pendingBytes_ -= chunk.second;
+    progress_.notify_all();
     if (queue_.empty()) idle_.notify_all();
   }
 }

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
 
@@ -37,7 +38,7 @@ BlockWriter::~BlockWriter() {
   if (stopFd_.load() >= 0) ::close(stopFd_.load());
 }
 
-bool BlockWriter::pumpFrom(int inputFd, size_t readSize, std::string* error) {
+bool BlockWriter::pumpFrom(int inputFd, size_t readSize, std::string* error, bool direct) {
   int efd = eventfd(0, EFD_CLOEXEC);
   stopFd_.store(efd, std::memory_order_seq_cst);
   if (efd < 0) {
@@ -45,7 +46,7 @@ bool BlockWriter::pumpFrom(int inputFd, size_t readSize, std::string* error) {
     ::close(inputFd);
     return false;
   }
-  std::thread([self = shared_from_this(), inputFd, readSize] { self->pump(inputFd, readSize); }).detach();
+  std::thread([self = shared_from_this(), inputFd, readSize, direct] { self->pump(inputFd, readSize, direct); }).detach();
   return true;
 }
 
@@ -58,7 +59,13 @@ void BlockWriter::stopInput() {
   }
 }
 
-void BlockWriter::pump(int in, size_t readSize) {
+void BlockWriter::pump(int in, size_t readSize, bool direct) {
+  // O_DIRECT reads of a regular file, as mbuffer does: every read lands on an aligned ring
+  // offset as long as the ring, the blocks and the read size are aligned (only the last read at
+  // the end of the file is short).
+  struct stat sb;
+  bool directIn = direct && fstat(in, &sb) == 0 && S_ISREG(sb.st_mode) && readSize % kDirectAlign == 0 &&
+                  ring_.blockSize() % kDirectAlign == 0 && setDirect(in, true);
   const size_t need = ring_.capacity() / 4 > ring_.blockSize() ? ring_.capacity() / 4 : ring_.blockSize();
   struct pollfd pfd[2] = {{in, POLLIN, 0}, {stopFd_.load(), POLLIN, 0}};
   for (;;) {
@@ -79,7 +86,16 @@ void BlockWriter::pump(int in, size_t readSize) {
       break;
     }
     if (pfd[1].revents) break;
+    if (directIn && (room % kDirectAlign != 0 || reinterpret_cast<uintptr_t>(p) % kDirectAlign != 0)) {
+      setDirect(in, false);
+      directIn = false;
+    }
     ssize_t r = ::read(in, p, room);
+    if (r < 0 && errno == EINVAL && directIn) {
+      setDirect(in, false);  // the file system refuses direct reads here: use the page cache
+      directIn = false;
+      continue;
+    }
     if (r > 0) {
       ring_.commit(static_cast<size_t>(r));
       if (ring_.fill() >= hwmBytes_) dataEv_.notify();

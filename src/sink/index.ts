@@ -95,7 +95,7 @@ export async function openSink(dest: string, opts: SinkOptions): Promise<Sink> {
   let raw: RawWriter;
   try {
     // The writer takes the descriptor over (and closes it if it throws).
-    raw = new addon.Writer(fd, isStdout, seekEnd, opts.blockSize, opts.bufferSize, opts.hwm, (event) => sink?.onEvent(event));
+    raw = new addon.Writer(fd, isStdout, seekEnd, opts.blockSize, opts.bufferSize, opts.hwm, opts.direct ?? false, (event) => sink?.onEvent(event));
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'EBLOCKSIZE') throw new UserError('EBLOCKSIZE', `${dest}: ${err.message}`);
@@ -109,7 +109,7 @@ export async function openSink(dest: string, opts: SinkOptions): Promise<Sink> {
 /** What util mbuffer (src/sink/mbuffer.ts) needs beyond the Sink interface. */
 export interface SinkInternals {
   /** A native thread reads fd into the ring until its end; write() must not be used then. */
-  pumpFrom(fd: number, isStdin: boolean, readSize: number): void;
+  pumpFrom(fd: number, isStdin: boolean, readSize: number, direct: boolean): void;
   stopInput(): void;
   /** Resolves when the writer has finished; with the input's errno name if reading failed. */
   whenInputDone(): Promise<string | undefined>;
@@ -307,9 +307,9 @@ class NativeSink implements Sink {
     return this.#finish();
   }
 
-  pumpFrom(fd: number, isStdin: boolean, readSize: number): void {
+  pumpFrom(fd: number, isStdin: boolean, readSize: number, direct: boolean): void {
     this.#ended = true; // no write() from JavaScript: the pump is the ring's only producer
-    this.#raw.pumpFrom(fd, isStdin, readSize);
+    this.#raw.pumpFrom(fd, isStdin, readSize, direct);
     this.#setRef(true);
   }
 
@@ -350,10 +350,11 @@ export function ringGeometry(blockSize: number, bufferSize: number, hwm: number)
 /**
  * A digest computed on a native thread with OpenSSL (SHA extensions where the CPU has them), so
  * the JavaScript thread does not hash. Chunks are hashed in place: do not modify a chunk after
- * update(). digest() resolves `sha256:<hex>`.
+ * update(). update() returns a promise once more than maxPending bytes (default 64 MiB) are
+ * queued: await it to bound memory. digest() resolves `sha256:<hex>`.
  */
-export function createHasher(algorithm: 'sha256' | 'sha512'): Hasher {
-  const h = new (native().Hasher)(algorithm);
+export function createHasher(algorithm: 'sha256' | 'sha512', opts: { maxPending?: number } = {}): Hasher {
+  const h = new (native().Hasher)(algorithm, opts.maxPending ?? 64 << 20);
   return {
     update: (chunk) => h.update(chunk),
     digest: () => h.digest(),

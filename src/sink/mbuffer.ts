@@ -19,6 +19,8 @@ export interface MbufferOptions {
   blockSize: number;
   bufferSize: number;
   hwm: number;
+  /** O_DIRECT for regular input and output files (mbuffer's default); see SinkOptions.direct. */
+  direct?: boolean;
   /** Aborting stops reading; what is in the ring is still written (SIGINT/SIGTERM). */
   signal?: AbortSignal;
 }
@@ -42,7 +44,7 @@ export async function mbuffer(opts: MbufferOptions): Promise<MbufferResult> {
   }
   let sink;
   try {
-    sink = await openSink(opts.output, { blockSize: opts.blockSize, bufferSize: opts.bufferSize, hwm: opts.hwm });
+    sink = await openSink(opts.output, { blockSize: opts.blockSize, bufferSize: opts.bufferSize, hwm: opts.hwm, direct: opts.direct ?? false });
   } catch (e) {
     if (inFd !== 0) fs.closeSync(inFd);
     throw e;
@@ -57,7 +59,7 @@ export async function mbuffer(opts: MbufferOptions): Promise<MbufferResult> {
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     // Reads of up to one block, at least 1 MiB: few syscalls, and the writer sees data early.
-    internals.pumpFrom(inFd, inFd === 0, Math.max(opts.blockSize, 1 << 20));
+    internals.pumpFrom(inFd, inFd === 0, Math.max(opts.blockSize, 1 << 20), opts.direct ?? false);
     const inputError = await internals.whenInputDone();
     const result = await sink.abort(); // input has ended: this drains everything and closes
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;

@@ -48,7 +48,7 @@ export interface RawWriter {
   error(): WriterError | undefined;
   info(): { kind: 'file' | 'tape' | 'stdout' | 'pipe' | 'other'; tape?: RawTapeStatus; endPosition?: number };
   tapePosition(): RawTapeStatus;
-  pumpFrom(fd: number, isStdin: boolean, readSize: number): void;
+  pumpFrom(fd: number, isStdin: boolean, readSize: number, direct: boolean): void;
   stopInput(): void;
   inputError(): string | undefined;
   ref(): void;
@@ -56,7 +56,7 @@ export interface RawWriter {
 }
 
 export interface RawHasher {
-  update(chunk: Uint8Array): void;
+  update(chunk: Uint8Array): Promise<void> | undefined;
   digest(): Promise<string>;
 }
 
@@ -68,9 +68,10 @@ export interface Addon {
     blockSize: number,
     bufferSize: number,
     hwm: number,
+    direct: boolean,
     callback: (event: 'space' | 'done') => void,
   ) => RawWriter;
-  Hasher: new (algorithm: string) => RawHasher;
+  Hasher: new (algorithm: string, maxPending: number) => RawHasher;
   tapeStatus(path: string): RawTapeStatus;
   geometry(blockSize: number, bufferSize: number, hwm: number): { blocks: number; hwmBlocks: number };
   initialize(writerError: typeof WriterError): void;

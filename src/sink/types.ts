@@ -12,6 +12,12 @@ export interface SinkOptions {
   hwm: number;
   /** Open a regular file for appending at `truncateTo` instead of creating it fresh. */
   truncateTo?: number;
+  /**
+   * Regular files: write with O_DIRECT (no copy through the page cache), as Debian's mbuffer
+   * does, when the block size is a multiple of 4096; the short last record goes through the
+   * page cache. Default false.
+   */
+  direct?: boolean;
 }
 
 export interface SinkStats {
@@ -72,8 +78,12 @@ export interface Sink {
 
 /** A digest computed on a native thread (src/sink/index.ts createHasher). */
 export interface Hasher {
-  /** Queue a chunk; it is hashed in place, so it must not be modified afterwards. */
-  update(chunk: Uint8Array): void;
+  /**
+   * Queue a chunk; it is hashed in place, so it must not be modified afterwards. Returns a
+   * promise when more than `maxPending` bytes wait to be hashed (backpressure; it resolves at
+   * half of that); callers that ignore it get unbounded queueing.
+   */
+  update(chunk: Uint8Array): Promise<void> | void;
   /** Resolves `sha256:<hex>` (or `sha512:<hex>`) once every chunk is hashed. */
   digest(): Promise<string>;
 }

@@ -9,7 +9,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { openSink } from '../../src/sink/index.js';
+import { openSink, SinkAbortedError } from '../../src/sink/index.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ace-dt-fifo-'));
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -108,4 +108,35 @@ t.test('backpressure with a slow FIFO reader: write() promises resolve as room a
   await closing;
   t.ok(pending > 0, `writes waited for room (${pending} times)`);
   t.ok(Buffer.concat(got).equals(data), 'the reader got every byte in order');
+});
+
+t.test('abort rejects the write still waiting for room and drains the ring', async (t) => {
+  const fifo = path.join(dir, 'abort');
+  execFileSync('mkfifo', [fifo]);
+  const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  t.teardown(() => fs.closeSync(reader));
+  const sink = await openSink(fifo, { blockSize: 1000, bufferSize: 10_000, hwm: 100 });
+  // More than the ring (10 kB) and the pipe (64 KiB) hold while nobody reads.
+  const big = crypto.randomBytes(200_000);
+  const waiting = sink.write(big);
+  t.ok(waiting, 'the write waits for room');
+  waiting!.catch(() => undefined);
+  await sleep(200);
+  const aborting = sink.abort();
+  await t.rejects(waiting!, SinkAbortedError);
+  let finished = false;
+  void aborting.then(() => (finished = true));
+  const got: Buffer[] = [];
+  while (!finished) {
+    got.push(drain(reader));
+    await sleep(5);
+  }
+  got.push(drain(reader));
+  const r = await aborting;
+  const all = Buffer.concat(got);
+  t.ok(r.accepted < big.length, `only part of the chunk was accepted (${r.accepted})`);
+  t.equal(r.written, r.accepted, 'everything accepted was written');
+  t.equal(all.length, r.written);
+  t.ok(all.equals(big.subarray(0, all.length)), 'in order');
+  t.equal(r.error, undefined);
 });

@@ -30,6 +30,7 @@ export class MbufferCommand extends BaseCommand {
   bufferSize = Option.String('-m,--buffer-size', { required: true, description: 'Size of the memory buffer. Si suffixes are supported (1Mi = 1048576, 1M = 1000000).' });
   blockSize = Option.String('-b,--block-size', { description: `Block size used for writes. Si suffixes are supported. (default ${formatBytes(DEFAULT_BLOCK)})` });
   hwm = Option.String('--hwm', { description: 'Percentage of buffer to fill before writing (default 90)' });
+  direct = Option.Boolean('--direct', true, { description: 'Bypass the page cache (O_DIRECT) for regular input and output files, as mbuffer does, when the block size is a multiple of 4 KiB (--no-direct to turn off)' });
   quiet = Option.Boolean('-q,--quiet', false, { description: 'Do not print the summary. Errors are still printed.' });
 
   async run(): Promise<number> {
@@ -41,7 +42,7 @@ export class MbufferCommand extends BaseCommand {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     try {
-      const r = await mbuffer({ input: this.input ?? '-', output: this.output ?? '-', blockSize, bufferSize, hwm, signal: controller.signal });
+      const r = await mbuffer({ input: this.input ?? '-', output: this.output ?? '-', blockSize, bufferSize, hwm, direct: this.direct, signal: controller.signal });
       if (!this.quiet) {
         const rate = r.seconds > 0 ? r.written / r.seconds : 0;
         this.context.stderr.write(
