@@ -85,6 +85,7 @@ export class RegistryClient {
   private readonly userAgent: string;
   private readonly retry: RetryPolicy;
   private readonly signal?: AbortSignal;
+  private readonly origin: string;
   /** Set once the referrers API answered 404: use the tag schema from then on (auto mode). */
   private referrersApi: boolean | undefined;
 
@@ -95,11 +96,12 @@ export class RegistryClient {
     this.display = formatReference(ref);
     this.endpoint = endpointFor(config, ref.registry, apiHost(ref), isLoopbackHost(apiHost(ref)));
     this.repository = rewrite(ref.repository, this.endpoint.rewritePull);
+    this.origin = new URL(this.endpoint.url).origin;
     this.userAgent = opts.userAgent ?? `ace-dt/${VERSION}`;
     this.retry = { ...DEFAULT_RETRY, ...opts.retry };
     this.signal = opts.signal;
     this.transport = new Transport(env, Math.max(2, opts.concurrency ?? config.concurrentHTTP ?? 8));
-    this.transport.configure(new URL(this.endpoint.url).origin, { insecureSkipVerify: this.endpoint.insecureSkipVerify });
+    this.transport.configure(this.origin, { insecureSkipVerify: this.endpoint.insecureSkipVerify });
     const creds = new CredentialStore(env, config.registryAuthFile);
     // Credentials are looked up under the registry's name (docker.io, not registry-1.docker.io);
     // an endpoint mirror has its own entry if it needs one.
@@ -148,8 +150,9 @@ export class RegistryClient {
     for (;;) {
       if (signal?.aborted) throw classifyError(signal.reason ?? new DOMException('aborted', 'AbortError'), o.what);
       attempt++;
-      // Authorization goes only to the registry's own host, never to a redirect target.
-      const own = url.host === this.endpoint.host;
+      // Authorization goes only to the registry's own origin (scheme, host and port), never to a
+      // redirect target elsewhere nor over a downgraded scheme.
+      const own = url.origin === this.origin;
       const authHeader = own ? (forced ?? (await this.auth.header(scope))) : undefined;
       const headers: Record<string, string> = { 'User-Agent': this.userAgent, ...o.headers };
       if (authHeader) headers.Authorization = authHeader;
