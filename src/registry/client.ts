@@ -279,7 +279,9 @@ export class RegistryClient {
       throw new OciError('EDIGEST', `${what}: the registry served bytes with digest ${digest} for ${this.ref.digest}`);
     }
     let mediaType = mediaTypeOf(header(get, 'content-type'));
-    if (!mediaType || !MANIFEST_MEDIA_TYPES.includes(mediaType)) {
+    // A generic Content-Type says nothing: read the manifest's own mediaType. A specific one
+    // (schema1, an artifact type) is kept, and the walk treats it as a plain blob.
+    if (!mediaType || ['application/json', 'text/plain', 'application/octet-stream'].includes(mediaType)) {
       try {
         const m = JSON.parse(bytes.toString('utf8')) as { mediaType?: string; manifests?: unknown };
         mediaType = m.mediaType ?? (m.manifests ? MediaType.OciIndex : MediaType.OciManifest);
