@@ -26,6 +26,14 @@
       'cflags_cc!': ['-fno-exceptions', '-fno-rtti', '-std=gnu++17'],
       'cflags_cc': ['-std=c++20', '-fexceptions', '-frtti', '-O2', '-fvisibility=hidden'],
       'ldflags': ['-Wl,-z,relro,-z,now'],
+      'conditions': [
+        # The streaming zstd compressor only when Debian's libzstd-dev is installed.
+        ['"<!(test -f /usr/include/zstd.h && echo 1 || echo 0)"=="1"', {
+          'sources': ['native/core/zstd_stream.cc'],
+          'defines': ['ACE_DT_HAVE_ZSTD'],
+          'libraries': ['-lzstd'],
+        }],
+      ],
     },
   ],
 }

@@ -14,6 +14,9 @@
 #include "core/device.h"
 #include "core/hasher.h"
 #include "core/writer.h"
+#ifdef ACE_DT_HAVE_ZSTD
+#include "core/zstd_stream.h"
+#endif
 
 namespace {
 
@@ -406,6 +409,80 @@ Napi::Value HasherWrap::Digest(const Napi::CallbackInfo& info) {
   return p;
 }
 
+#ifdef ACE_DT_HAVE_ZSTD
+// Zstd(level, threads): compress(chunk, mode) -> Promise<Buffer> where mode 0 = continue,
+// 1 = flush (block boundary), 2 = end the frame. The work runs on the libuv pool; calls must be
+// awaited one at a time (the caller's order is the stream's order).
+class ZstdWrap : public Napi::ObjectWrap<ZstdWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Zstd", {InstanceMethod<&ZstdWrap::Compress>("compress")});
+  }
+  explicit ZstdWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ZstdWrap>(info) {
+    int level = info[0].As<Napi::Number>().Int32Value();
+    int threads = info.Length() > 1 ? info[1].As<Napi::Number>().Int32Value() : 0;
+    try {
+      stream_ = std::make_unique<acedt::ZstdStream>(level, threads);
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(info.Env(), e.what());
+    }
+  }
+  acedt::ZstdStream* stream() { return stream_.get(); }
+  bool busy = false;
+
+ private:
+  Napi::Value Compress(const Napi::CallbackInfo& info);
+  std::unique_ptr<acedt::ZstdStream> stream_;
+};
+
+class ZstdWorker : public Napi::AsyncWorker {
+ public:
+  ZstdWorker(Napi::Env env, ZstdWrap* wrap, Napi::Object self, Napi::Uint8Array chunk, int mode)
+      : Napi::AsyncWorker(env, "ace-dt zstd"), deferred_(Napi::Promise::Deferred::New(env)), wrap_(wrap), mode_(mode) {
+    self_ = Napi::Persistent(self);
+    chunk_ = Napi::Persistent(static_cast<Napi::Object>(chunk));
+    data_ = chunk.Data();
+    len_ = chunk.ByteLength();
+  }
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void Execute() override {
+    try {
+      wrap_->stream()->compress(data_, len_, static_cast<acedt::ZstdStream::Mode>(mode_), &out_);
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+  }
+  void OnOK() override {
+    wrap_->busy = false;
+    deferred_.Resolve(Napi::Buffer<uint8_t>::Copy(Env(), out_.data(), out_.size()));
+  }
+  void OnError(const Napi::Error& e) override {
+    wrap_->busy = false;
+    deferred_.Reject(e.Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  ZstdWrap* wrap_;
+  Napi::ObjectReference self_;
+  Napi::ObjectReference chunk_;  // keeps the input alive while the pool thread reads it
+  const uint8_t* data_;
+  size_t len_;
+  int mode_;
+  std::vector<uint8_t> out_;
+};
+
+Napi::Value ZstdWrap::Compress(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (busy) throw Napi::Error::New(env, "zstd: compress() called before the previous call finished");
+  busy = true;
+  auto* w = new ZstdWorker(env, this, info.This().As<Napi::Object>(), info[0].As<Napi::Uint8Array>(), info[1].As<Napi::Number>().Int32Value());
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+#endif
+
 // tapeStatus(path) -> status object; throws with code (ENOTTY: not a tape, EBUSY, ENOENT...).
 Napi::Value TapeStatusFn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -447,6 +524,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Hasher", HasherWrap::Define(env));
   exports.Set("tapeStatus", Napi::Function::New(env, TapeStatusFn));
   exports.Set("geometry", Napi::Function::New(env, Geometry));
+#ifdef ACE_DT_HAVE_ZSTD
+  exports.Set("Zstd", ZstdWrap::Define(env));
+#endif
   return exports;
 }
 

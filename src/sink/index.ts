@@ -360,3 +360,41 @@ export function createHasher(algorithm: 'sha256' | 'sha512', opts: { maxPending?
     digest: () => h.digest(),
   };
 }
+
+/** Streaming zstd (libzstd in the addon; Node 20 has none). Work runs on the libuv pool. */
+export interface ZstdCompressor {
+  /** Compress a chunk; resolves the compressed bytes produced so far (often empty). */
+  write(chunk: Uint8Array): Promise<Buffer>;
+  /** Block boundary: everything written so far can be decoded from the output so far. */
+  flush(): Promise<Buffer>;
+  /** End the frame (optionally after a last chunk): the output so far is complete zstd frames. */
+  endFrame(chunk?: Uint8Array): Promise<Buffer>;
+}
+
+/** Whether the addon was built with libzstd (CMake found Debian's libzstd-dev). */
+export function zstdAvailable(): boolean {
+  return typeof native().Zstd === 'function';
+}
+
+/**
+ * A zstd compressor at `level` (1..19; libzstd's default is 3). Calls may be issued without
+ * awaiting each other: they run in call order. Each endFrame() closes an independent frame, so a
+ * blob per frame keeps checkpoint offsets exact; a new frame starts with the next write().
+ */
+export function createZstdCompressor(level = 3, opts: { threads?: number } = {}): ZstdCompressor {
+  const Zstd = native().Zstd;
+  if (!Zstd) throw new AceError('ENOZSTD', 'this build of the native addon has no zstd (install libzstd-dev and run `npm run build:native`)');
+  const z = new Zstd(level, opts.threads ?? 0);
+  const empty = new Uint8Array(0);
+  let tail: Promise<unknown> = Promise.resolve();
+  const call = (chunk: Uint8Array, mode: 0 | 1 | 2): Promise<Buffer> => {
+    const next = tail.then(() => z.compress(chunk, mode));
+    tail = next.catch(() => undefined);
+    return next;
+  };
+  return {
+    write: (chunk) => call(chunk, 0),
+    flush: () => call(empty, 1),
+    endFrame: (chunk) => call(chunk ?? empty, 2),
+  };
+}

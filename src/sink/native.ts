@@ -60,7 +60,14 @@ export interface RawHasher {
   digest(): Promise<string>;
 }
 
+export interface RawZstd {
+  /** mode 0 = continue, 1 = flush (block boundary), 2 = end the frame. One call at a time. */
+  compress(chunk: Uint8Array, mode: 0 | 1 | 2): Promise<Buffer>;
+}
+
 export interface Addon {
+  /** Absent when the addon was built without libzstd-dev. */
+  Zstd?: new (level: number, threads: number) => RawZstd;
   Writer: new (
     fd: number,
     isStdout: boolean,
