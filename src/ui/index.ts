@@ -6,6 +6,7 @@
  */
 import { Chalk, type ChalkInstance } from 'chalk';
 import { UsageError } from 'clipanion';
+import { redact } from '../errors.js';
 import type { SinkStats } from '../sink/types.js';
 import { formatBytes, humanBytes } from '../util/bytes.js';
 import { type Level, type LevelName, Logger, VerbosityError, isoSeconds, parseVerbosity } from '../util/log.js';
@@ -253,7 +254,7 @@ class UiReporter implements Reporter {
     this.live?.dispose();
     if (this.mode === 'quiet' || this.opts.summary === false) return;
     if (!this.state.done && !this.state.command) return;
-    const lines = summaryLines(this.state, this.c);
+    const lines = summaryLines(this.state, this.c).map(redact);
     const ts = this.mode === 'plain' ? `${isoSeconds(Date.now())} ` : '';
     this.out.write(lines.map((l, i) => (i === 0 ? ts + l : ' '.repeat(ts.length) + l)).join('\n') + '\n');
   }
@@ -265,8 +266,9 @@ class UiReporter implements Reporter {
   }
 
   /** A line on the UI stream: timestamped when plain, above the frame when live, dropped when quiet. */
-  private line(text: string, bold = false): void {
+  private line(raw: string, bold = false): void {
     if (this.mode === 'quiet') return;
+    const text = redact(raw);
     if (this.mode === 'plain') {
       this.out.write(`${isoSeconds(Date.now())} ${text}\n`);
       return;

@@ -267,3 +267,14 @@ t.test('a log line on the same terminal goes above the frame, which is redrawn b
   t.match(text.slice(0, at), /\x1b\[\d+A\r\x1b\[J$/, 'the frame was erased just before it');
   t.match(text.slice(at), /^WARN .*\n(\x1b\[\?2026h)?\r\x1b\[2K +\d+\.\d% /, 'and drawn again right after it');
 });
+
+t.test('no secret on stdout either: lines and summary are redacted', async (t) => {
+  const out = capture();
+  const r = await createReporter({ stdout: out.stream, stderr: capture().stream, env: {} });
+  r.emit({ type: 'start', command: 'mirror serialize', image: 'https://bob:s3cret@reg.example.com/a/b:v1', dest: '/tmp/x.tar', time: Date.now() });
+  r.emit({ type: 'note', message: 'redirected to https://cdn.example.com/blob?X-Amz-Signature=s3cret' });
+  r.emit({ type: 'done', ok: false, summary: summary(), error: { code: 'EAUTH', message: 'Bearer s3cret refused' } });
+  await r.close();
+  t.notMatch(out.text, /s3cret/);
+  t.match(out.text, /https:\/\/\*\*\*@reg\.example\.com/);
+});
