@@ -140,7 +140,13 @@ class WriterWrap : public Napi::ObjectWrap<WriterWrap> {
     try {
       core_ = std::make_shared<BlockWriter>(std::move(dev), cfg);
     } catch (const std::bad_alloc&) {
-      throw Napi::Error::New(env, "cannot allocate a ring buffer of " + std::to_string(cfg.bufferSize) + " bytes");
+      Napi::Error e = Napi::Error::New(env, "cannot allocate a ring buffer of " + std::to_string(cfg.bufferSize) + " bytes");
+      e.Set("code", Napi::String::New(env, "ERINGSIZE"));
+      throw e;
+    } catch (const std::length_error&) {
+      Napi::Error e = Napi::Error::New(env, "a ring buffer of " + std::to_string(cfg.bufferSize) + " bytes is too large");
+      e.Set("code", Napi::String::New(env, "ERINGSIZE"));
+      throw e;
     }
     tsfn_ = Napi::ThreadSafeFunction::New(env, info[7].As<Napi::Function>(), "ace-dt writer", 0, 1);
     // Idle sinks do not keep the process alive; JS refs while it waits for a promise.

@@ -99,6 +99,7 @@ export async function openSink(dest: string, opts: SinkOptions): Promise<Sink> {
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'EBLOCKSIZE') throw new UserError('EBLOCKSIZE', `${dest}: ${err.message}`);
+    if (err.code === 'ERINGSIZE') throw new UserError('ERINGSIZE', `${err.message}: choose a smaller --buffer-size`);
     if (err.code) throw openFailure(isStdout ? 'standard output' : dest, err);
     throw new AceError('ENATIVE', `${dest}: ${err.message}`);
   }

@@ -84,6 +84,7 @@ t.test('destinations that cannot be opened give a UserError naming the path', as
     await t.rejects(openSink(ro, opts), { code: 'EACCES' });
   }
   await t.rejects(openSink(path.join(dir, 'x'), { blockSize: 0, bufferSize: 1, hwm: 90 }), UserError);
+  await t.rejects(openSink(path.join(dir, 'x'), { blockSize: 1 << 20, bufferSize: 2 ** 52, hwm: 90 }), { code: 'ERINGSIZE', message: /smaller --buffer-size/ });
   await t.rejects(openSink(path.join(dir, 'x'), { blockSize: 1, bufferSize: 1, hwm: 0 }), UserError);
 });
 
