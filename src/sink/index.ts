@@ -166,7 +166,7 @@ class NativeSink implements Sink {
 
   write(chunk: Uint8Array): Promise<void> | undefined {
     if (this.#error) return Promise.reject(this.#error);
-    if (this.#ended) return Promise.reject(new AceError('ESINKCLOSED', 'write after the output was closed'));
+    if (this.#ended || this.#result) return Promise.reject(new AceError('ESINKCLOSED', 'write after the output was closed'));
     if (this.#queue.length === 0) {
       const n = this.#raw.push(chunk, 0);
       if (n === chunk.byteLength) return undefined;
