@@ -71,6 +71,8 @@ interface SendOptions {
   redirects?: boolean;
   signal?: AbortSignal;
   highWaterMark?: number;
+  /** Stream the body through a DispatchBody (blob downloads). */
+  stream?: boolean;
 }
 
 export class RegistryClient {
@@ -158,10 +160,8 @@ export class RegistryClient {
       if (authHeader) headers.Authorization = authHeader;
       let res: ResponseData;
       try {
-        res = await this.transport.request(
-          { method: o.method, url, headers, body: o.body, signal, highWaterMark: o.highWaterMark },
-          o.what,
-        );
+        const req = { method: o.method, url, headers, body: o.body, signal, highWaterMark: o.highWaterMark };
+        res = o.stream ? await this.transport.stream(req, o.what) : await this.transport.request(req, o.what);
       } catch (e) {
         if (isRetryable(e) && replayable && attempt < this.retry.attempts) {
           await pause(this.backoff(attempt), signal, o.what);
@@ -348,7 +348,7 @@ export class RegistryClient {
    */
   async fetchBlob(desc: Descriptor, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
     const what = this.ctx('fetch blob', desc.digest);
-    const first = await this.send({ method: 'GET', url: `blobs/${desc.digest}`, what, redirects: true, signal, highWaterMark: BLOB_HIGH_WATER_MARK });
+    const first = await this.send({ method: 'GET', url: `blobs/${desc.digest}`, what, redirects: true, signal, highWaterMark: BLOB_HIGH_WATER_MARK, stream: true });
     if (first.statusCode !== 200) throw await this.responseError(first, what, 'blob');
     return this.blobBytes(desc, first, what, signal);
   }
@@ -393,6 +393,7 @@ export class RegistryClient {
           redirects: true,
           signal,
           highWaterMark: BLOB_HIGH_WATER_MARK,
+          stream: true,
         });
         if (res.statusCode === 200) {
           res.body.destroy();

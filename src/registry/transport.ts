@@ -135,7 +135,113 @@ export function isRetryable(e: unknown): boolean {
   return e instanceof AceError && e.code === 'ENETWORK';
 }
 
-export type ResponseData = Dispatcher.ResponseData;
+/** What send() callers read: undici's ResponseData, or a streamed blob answer (DispatchBody). */
+export interface ResponseBody extends AsyncIterable<unknown> {
+  readonly destroyed: boolean;
+  destroy(error?: Error): unknown;
+  dump(opts?: { limit: number }): Promise<void>;
+}
+
+export interface ResponseData {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: ResponseBody;
+}
+
+/**
+ * A response body fed straight from undici's dispatch handler: chunks go into a queue that the
+ * consumer drains with `for await`, and the socket is paused while more than `highWaterMark`
+ * bytes wait. No Readable in between: measured about 12% less CPU per received GB than
+ * `request()` with the same high-water mark (test/helpers/bench-registry-fetch.ts). Queued
+ * chunks are delivered before a connection error is raised, so the byte count at the error is
+ * exact (the Range resume depends on it).
+ */
+export class DispatchBody implements ResponseBody {
+  controller?: Dispatcher.DispatchController;
+  private queue: Buffer[] = [];
+  private head = 0;
+  private queued = 0;
+  private ended = false;
+  private error?: Error;
+  private wake?: () => void;
+  private done = false;
+
+  constructor(private readonly highWaterMark: number) {}
+
+  get destroyed(): boolean {
+    return this.done;
+  }
+
+  private signal(): void {
+    const w = this.wake;
+    if (w) {
+      this.wake = undefined;
+      w();
+    }
+  }
+
+  push(chunk: Buffer): void {
+    if (this.done) return;
+    this.queue.push(chunk);
+    this.queued += chunk.length;
+    if (this.queued >= this.highWaterMark) this.controller?.pause();
+    this.signal();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.signal();
+  }
+
+  fail(error: Error): void {
+    this.error ??= error;
+    this.signal();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
+    try {
+      for (;;) {
+        if (this.head < this.queue.length) {
+          const c = this.queue[this.head];
+          this.queue[this.head++] = undefined as unknown as Buffer;
+          if (this.head > 1024 && this.head * 2 > this.queue.length) {
+            this.queue = this.queue.slice(this.head);
+            this.head = 0;
+          }
+          this.queued -= c.length;
+          if (this.controller?.paused && this.queued <= this.highWaterMark / 2) this.controller.resume();
+          yield c;
+          continue;
+        }
+        if (this.error) throw this.error;
+        if (this.ended || this.done) return;
+        await new Promise<void>((resolve) => (this.wake = resolve));
+      }
+    } finally {
+      // Stopped early (break, error in the consumer): release the connection.
+      if (!this.ended) this.destroy();
+    }
+  }
+
+  destroy(error?: Error): void {
+    if (this.done) return;
+    this.done = true;
+    this.queue = [];
+    this.head = 0;
+    this.queued = 0;
+    if (!this.ended && this.controller && !this.controller.aborted) this.controller.abort(error ?? new Error('response body discarded'));
+    this.signal();
+  }
+
+  async dump(opts: { limit: number } = { limit: 1 << 20 }): Promise<void> {
+    let n = 0;
+    for await (const c of this) {
+      n += c.length;
+      if (n > opts.limit) break;
+    }
+    this.destroy();
+  }
+}
 
 export interface HttpRequest {
   method: string;
@@ -207,6 +313,66 @@ export class Transport {
     } catch (e) {
       throw classifyError(e, what);
     }
+  }
+
+  /**
+   * Like request(), but the body arrives through a DispatchBody: for blob downloads, where the
+   * per-chunk cost of the receiving thread bounds throughput.
+   */
+  async stream(req: HttpRequest, what: string): Promise<ResponseData> {
+    const pool = await this.pool(req.url.origin);
+    const body = new DispatchBody(req.highWaterMark ?? 1 << 20);
+    const signal = req.signal;
+    return new Promise<ResponseData>((resolve, reject) => {
+      let started = false;
+      let onAbort: (() => void) | undefined;
+      const cleanup = () => {
+        if (onAbort) signal?.removeEventListener('abort', onAbort);
+      };
+      const failed = (e: unknown) => {
+        cleanup();
+        const err = classifyError(e, what);
+        if (started) body.fail(err as Error);
+        else reject(err);
+      };
+      try {
+        pool.dispatch(
+          {
+            origin: req.url.origin,
+            method: req.method as Dispatcher.HttpMethod,
+            path: req.url.pathname + req.url.search,
+            headers: req.headers,
+            body: req.body,
+          },
+          {
+            onRequestStart(controller) {
+              body.controller = controller;
+              if (signal) {
+                onAbort = () => controller.abort(signal.reason ?? new DOMException('aborted', 'AbortError'));
+                if (signal.aborted) onAbort();
+                else signal.addEventListener('abort', onAbort, { once: true });
+              }
+            },
+            onResponseStart(_controller, statusCode, headers) {
+              started = true;
+              resolve({ statusCode, headers, body });
+            },
+            onResponseData(_controller, chunk) {
+              body.push(chunk);
+            },
+            onResponseEnd() {
+              cleanup();
+              body.end();
+            },
+            onResponseError(_controller, error) {
+              failed(error);
+            },
+          },
+        );
+      } catch (e) {
+        failed(e);
+      }
+    });
   }
 
   async close(): Promise<void> {

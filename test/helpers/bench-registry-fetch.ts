@@ -23,6 +23,7 @@ try {
 
   const curl: number[] = [];
   const ours: number[] = [];
+  const cpu: number[] = [];
   for (let round = 0; round < 3; round++) {
     let t0 = process.hrtime.bigint();
     for (const b of blobs) execFileSync('curl', ['-sf', '-o', '/dev/null', `${reg.url}/v2/bench/fetch/blobs/${b.digest}`]);
@@ -30,6 +31,7 @@ try {
 
     const src = await openRegistrySource(`${reg.host}/bench/fetch:v1`, { concurrency });
     t0 = process.hrtime.bigint();
+    const c0 = process.cpuUsage();
     let got = 0;
     const queue = [...blobs];
     await Promise.all(
@@ -40,12 +42,14 @@ try {
       }),
     );
     ours.push(bytes / 1e6 / (Number(process.hrtime.bigint() - t0) / 1e9));
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1e3 / (bytes / 1e9));
     await src.close();
     if (got !== bytes) throw new Error(`got ${got} of ${bytes} bytes`);
   }
   console.log(`blob GET of ${(bytes / 1e6).toFixed(0)} MB in ${blobs.length} blobs, best of 3 (concurrency ${concurrency})`);
   console.log(`  curl -o /dev/null, one at a time: ${best(curl).toFixed(0)} MB/s`);
-  console.log(`  ace-dt registry client (undici):  ${best(ours).toFixed(0)} MB/s  (${(best(ours) / best(curl)).toFixed(2)}x curl)`);
+  console.log(`  ace-dt registry client (undici):  ${best(ours).toFixed(0)} MB/s  (${(best(ours) / best(curl)).toFixed(2)}x curl), ${Math.min(...cpu).toFixed(0)} ms CPU per GB received`);
 } finally {
   await reg.stop();
 }
