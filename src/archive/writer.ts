@@ -111,6 +111,7 @@ export async function writeArchive(plan: Plan, fetcher: BlobFetcher, sink: ByteS
     if (opts.ledger) {
       await opts.ledger.record(desc, out.offset, firstRecord ? opts.firstRecordExtra : undefined);
       firstRecord = false;
+      reporter.emit({ type: 'ledger', record: desc, offset: out.offset });
     }
     reporter.emit({ type: 'blob-end', descriptor: desc, offset: out.offset });
   }

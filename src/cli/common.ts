@@ -1,6 +1,7 @@
 import { Command, Option, UsageError } from 'clipanion';
 import { AceError, InterruptedError, UserError, redact } from '../errors.js';
 import { ByteSizeError, parseBytes } from '../util/bytes.js';
+import { type Level, VerbosityError, parseVerbosity } from '../util/log.js';
 import { loadConfig } from '../config/index.js';
 import type { RegistryOptions } from '../source/registry.js';
 import { VERSION } from '../version.js';
@@ -36,7 +37,21 @@ export function hwmOption(value: string | undefined): number {
 /** Flags every command shares (the manual's "inherited" options). */
 export abstract class BaseCommand extends Command {
   config = Option.Array('--config', { description: 'configuration file location (setable with env "ACE_DT_CONFIG"). The first configuration file present is used. Others are ignored.' });
-  verbosity = Option.Array('-v,--verbosity', { description: 'Logging verbosity level (also setable with environment variable ACE_DT_VERBOSITY). Aliases: error=0, warn=4, info=8, debug=12 (default [error])' });
+  // arity 0 gives the original's optional value: a bare -v is `true` (= warn), -v=info is "info" (behaviour note 7.2).
+  verbosity = Option.Array('-v,--verbosity', {
+    arity: 0,
+    description: 'Logging verbosity on stderr (also setable with environment variable ACE_DT_VERBOSITY): -v=error, -v=warn, -v=info, -v=debug or a number (error=0, warn=4, info=8, debug=12; values add up, a bare -v counts as warn so -v -v is info). Give the value with "=": "-v info" is -v followed by the argument "info", as in the original. (default warn)',
+  }) as unknown as (string | boolean)[] | undefined;
+
+  /** The log level from -v and ACE_DT_VERBOSITY; a bad value is a usage error (exit 2). */
+  logLevel(): Level {
+    try {
+      return parseVerbosity(this.verbosity, process.env);
+    } catch (e) {
+      if (e instanceof VerbosityError) throw new UsageError(e.message);
+      throw e;
+    }
+  }
 
   /**
    * Registry options for this invocation: the configuration file (--config, ACE_DT_CONFIG, the

@@ -93,6 +93,7 @@ export async function serialize(req: SerializeRequest): Promise<RunSummary> {
       }
     }
     const plan = await makePlan(source, { skip, recursive: req.recursive, refName: source.refName, sourceName: req.image });
+    reporter.emit({ type: 'resolve', ref: req.image, descriptor: plan.root });
     if (resume) checkResumeMatchesPlan(resume, plan, req.image);
     const layout = { version: VERSION, manifestJson: req.manifestJson, imageRef: req.image };
     const totalBytes = archiveSize(plan, layout);
@@ -103,6 +104,7 @@ export async function serialize(req: SerializeRequest): Promise<RunSummary> {
       skippedBlobs: plan.skipped.length,
       skippedBytes: plan.skipped.reduce((n, b) => n + b.descriptor.size, 0),
       archiveBytes: totalBytes,
+      compression: req.compression,
     });
     for (const s of plan.skipped) reporter.emit({ type: 'skip', descriptor: s.descriptor, reason: s.reason });
 

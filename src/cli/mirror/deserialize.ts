@@ -1,4 +1,5 @@
 import { Command, Option, UsageError } from 'clipanion';
+import { enabled } from '../../util/log.js';
 import { BaseCommand } from '../common.js';
 import { InterruptedError, OciError } from '../../errors.js';
 import { parseReference } from '../../oci/reference.js';
@@ -53,8 +54,8 @@ export class DeserializeCommand extends BaseCommand {
     parseReference(image);
     const out = this.context.stdout;
     const err = this.context.stderr;
-    const verbose = isVerbose(this.verbosity);
-    const reporter = await createReporter({ quiet: this.quiet, noTerm: this.noTerm, debugPath: this.debug, verbosity: this.verbosity, stdout: out, stderr: err });
+    const verbose = enabled(this.logLevel(), 'info');
+    const reporter = await createReporter({ quiet: this.quiet, noTerm: this.noTerm, debugPath: this.debug, level: this.logLevel(), stdout: out, stderr: err });
     // Ctrl-C stops between entries (and aborts requests in flight); nothing unverified is committed.
     const controller = new AbortController();
     const onSignal = (sig: NodeJS.Signals) => controller.abort(sig);

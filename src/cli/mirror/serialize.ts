@@ -1,5 +1,6 @@
 import { Command, Option, UsageError } from 'clipanion';
 import { BaseCommand, byteSizeOption, hwmOption } from '../common.js';
+import { type AceError, redact } from '../../errors.js';
 import { serialize } from '../../service/serialize.js';
 import { createReporter } from '../../ui/index.js';
 import { formatBytes } from '../../util/bytes.js';
@@ -74,11 +75,11 @@ export class SerializeCommand extends BaseCommand {
   blockSize = Option.String('-b,--block-size', { description: `Block size used for writes. Si suffixes are supported. (default ${formatBytes(DEFAULT_BLOCK)})` });
   bufferSize = Option.String('-m,--buffer-size', { description: `Size of the memory buffer. Si suffixes are supported. (default ${formatBytes(0)}, which here means 64 MiB: the original's one-block buffer starves a tape drive between blobs)` });
   checkpoint = Option.String('--checkpoint', { description: 'Save checkpoint file to file. Can be provided to --resume-from-checkpoint to continue an incomplete serialize operation from where it left off.' });
-  debug = Option.String('--debug', { description: 'Dump all UI events to the given path (JSON Lines).' });
+  debug = Option.String('--debug', { description: 'Write every event (start, plan, blob begin/end with archive offsets, checkpoint records, writer counters each second, errors, the summary) to PATH as JSON Lines, one timestamped object a line, flushed as written so a script can follow it; secrets are redacted. An existing directory gets PATH/events.jsonl.' });
   existingFromCheckpoint = Option.Array('--existing-from-checkpoint', [], { description: 'List of checkpoint files and their offsets. e.g, checkpoint.txt:12345, checkpoint2.txt:23456' });
   hwm = Option.String('--hwm', { description: 'Percentage of buffer to fill before writing (default 90)' });
-  noTerm = Option.Boolean('--no-term', false, { description: 'Disable terminal support for fancy printing' });
-  quiet = Option.Boolean('-q,--quiet', false, { description: 'Quiet mode. Do not output any status to standard output. Errors are still output to standard error.' });
+  noTerm = Option.Boolean('--no-term', false, { description: 'Plain timestamped lines (a line per blob and a status line every 5 s) instead of the live display, even on a terminal' });
+  quiet = Option.Boolean('-q,--quiet', false, { description: 'Quiet mode. Do not output any status to standard output (no display, no summary). Errors and logs are still output to standard error.' });
   recursive = Option.Boolean('-r,--recursive', false, { description: 'recursively copy the referrers' });
   compression = Option.String('--compression', { description: 'Compress the archive: gzip or zstd (each blob is its own gzip member / zstd frame, so checkpoints stay exact)' });
   manifestJson = Option.Boolean('--manifest-json', false, { description: 'Write a manifest.json (docker load) at the end of the archive' });
@@ -104,7 +105,7 @@ export class SerializeCommand extends BaseCommand {
       quiet: this.quiet,
       noTerm: this.noTerm,
       debugPath: this.debug,
-      verbosity: this.verbosity,
+      level: this.logLevel(),
       stdout: this.context.stdout,
       stderr: this.context.stderr,
     });
@@ -132,7 +133,10 @@ export class SerializeCommand extends BaseCommand {
       return 0;
     } catch (e) {
       const summary = (e as { summary?: import('../../ui/events.js').RunSummary }).summary;
-      if (summary) reporter.emit({ type: 'done', ok: false, summary });
+      // What ended the run, for the summary (FAILED / INTERRUPTED with the reason) and --debug.
+      const error = { code: (e as AceError).code ?? 'EINTERNAL', message: redact((e as Error)?.message ?? String(e)) };
+      reporter.emit({ type: 'error', ...error });
+      if (summary) reporter.emit({ type: 'done', ok: false, summary, error });
       if (summary?.resumeCommand) {
         const sink = summary.sink;
         const where = sink ? `${sink.written} bytes${sink.kind === 'tape' ? ` in ${sink.records} records` : ''} reached ${this.dest}` : 'nothing reached the medium';

@@ -1,10 +1,10 @@
 import { Command, Option } from 'clipanion';
+import { enabled } from '../../util/log.js';
 import { BaseCommand } from '../common.js';
 import { OciError } from '../../errors.js';
 import { verifyArchives } from '../../deserialize/index.js';
 import { loadExisting } from '../../deserialize/existing.js';
 import { detailLines, failureMessage, summaryLines } from '../../deserialize/render.js';
-import { isVerbose } from './deserialize.js';
 
 export class VerifyCommand extends BaseCommand {
   static paths = [['mirror', 'verify']];
@@ -35,7 +35,7 @@ export class VerifyCommand extends BaseCommand {
   async run(): Promise<number> {
     const out = this.context.stdout;
     const err = this.context.stderr;
-    const verbose = isVerbose(this.verbosity);
+    const verbose = enabled(this.logLevel(), 'info');
     const existing = this.existing.length ? await loadExisting(this.existing) : undefined;
     const report = await verifyArchives(this.sources, {
       strict: this.strict,
