@@ -7,8 +7,6 @@ import { tapeStatus } from '../sink/index.js';
 
 const exec = promisify(execFile);
 
-/** Largest record we read back: LTO drives report 8 MiB blocks at most (tape-rig --max-block). */
-const READ_BUFFER = 16 << 20;
 
 async function mt(device: string, ...args: string[]): Promise<void> {
   try {
@@ -20,12 +18,16 @@ async function mt(device: string, ...args: string[]): Promise<void> {
   }
 }
 
-/** Read the record at the current position (one read(2) of a variable-block tape = one record). */
-async function readRecord(device: string): Promise<Buffer> {
+/**
+ * Read the record at the current position (one read(2) of a variable-block tape = one record).
+ * The buffer is the run's record size: large enough for every record it wrote, and never above
+ * the drive's maximum block (a larger read is EINVAL on st).
+ */
+async function readRecord(device: string, size: number): Promise<Buffer> {
   const fh = await open(device, 'r');
   try {
-    const buf = Buffer.allocUnsafe(READ_BUFFER);
-    const { bytesRead } = await fh.read(buf, 0, READ_BUFFER, null);
+    const buf = Buffer.allocUnsafe(size);
+    const { bytesRead } = await fh.read(buf, 0, size, null);
     return buf.subarray(0, bytesRead);
   } finally {
     await fh.close();
@@ -51,7 +53,7 @@ export async function measureTape(start: RunStart): Promise<RunEnd> {
   if (pos <= start.tapeStart + 1) throw refuse(`the drive is at block ${pos}, not after the run that started at block ${start.tapeStart} (a different or rewound tape?)`);
   const records = pos - start.tapeStart - 1;
   await mt(device, 'seek', String(start.tapeStart));
-  const first = await readRecord(device);
+  const first = await readRecord(device, start.blockSize);
   const prefixOk = start.compression
     ? first.length > 4 && (first[0] === 0x1f || first[0] === 0x28)
     : first.subarray(0, 10).toString('latin1') === 'oci-layout' && first.includes(Buffer.from(start.root));
@@ -62,7 +64,7 @@ export async function measureTape(start: RunStart): Promise<RunEnd> {
   let lastLength = first.length;
   if (records > 1) {
     await mt(device, 'seek', String(pos - 2));
-    lastLength = (await readRecord(device)).length;
+    lastLength = (await readRecord(device, start.blockSize)).length;
   }
   await mt(device, 'seek', String(pos));
   if (tapeStatus(device).block !== pos) throw refuse('the drive did not return to the end of the run');
