@@ -84,6 +84,14 @@ if (why) {
       t.match(s.statusText, /variable-block mode/);
     });
 
+    t.test('standard output redirected to the tape is detected as the tape', async (t) => {
+      const s = step('standard output is the tape');
+      t.match(s.result, { kind: 'tape', records: 3, written: 300_000, startPosition: 0, endPosition: 4 });
+      t.same(s.readSizes, [100_000, 100_000, 100_000, 0]);
+      t.equal(s.tellAfter, 4, 'one filemark: the parent closing its descriptor adds none');
+      t.ok(s.identical);
+    });
+
     t.test('a full medium ends the run as end of volume with the exact byte count', async (t) => {
       const s = step('end of medium');
       t.match(s.writerError, { code: 'ENOSPC', name: 'WriterError', isWriterError: true, endOfMedium: true, syscall: 'write' });

@@ -2,7 +2,7 @@
 // dist/ (node is ~30x slower in the guest, so no tap/TypeScript here). Every step records what it
 // saw; test/tape/sink.test.ts asserts on results.json (written to the shared current directory).
 // Usage: node sink.mjs ROOT   (ROOT = the checkout with dist/ and build/)
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -156,6 +156,30 @@ await step('util mbuffer to the tape', async () => {
   mt('rewind');
   const back = readRecords(1);
   return { out, tellAfter, statusJson, statusText, readSizes: back.sizes, identical: back.bytes.equals(buf) };
+});
+
+await step('standard output is the tape', async () => {
+  // `ace-dt util mbuffer -m 6Gi > /dev/nst0` (the original's example): fd 1 is the drive.
+  mt('rewind');
+  const buf = data(300_000);
+  fs.writeFileSync('/tmp/stdout-in.bin', buf);
+  const script = `
+    const { mbuffer } = await import(${JSON.stringify(path.join(ROOT, 'dist/sink/mbuffer.js'))});
+    const r = await mbuffer({ input: '/tmp/stdout-in.bin', output: '-', blockSize: 100000, bufferSize: 1 << 20, hwm: 90 });
+    process.stderr.write(JSON.stringify(r));`;
+  const tape = fs.openSync(DEV, 'w');
+  let child;
+  try {
+    child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', tape, 'pipe'], encoding: 'utf8' });
+  } finally {
+    fs.closeSync(tape);
+  }
+  if (child.status !== 0) return { error: `child failed: ${child.status} ${child.stderr}` };
+  const result = JSON.parse(child.stderr);
+  const tellAfter = tell();
+  mt('rewind');
+  const back = readRecords(1);
+  return { result, tellAfter, readSizes: back.sizes, identical: back.bytes.equals(buf) };
 });
 
 await step('end of medium', async () => {
