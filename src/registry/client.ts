@@ -239,11 +239,11 @@ export class RegistryClient {
   async resolve(selector: string): Promise<Descriptor> {
     const what = this.ctx('resolve');
     const headers = { Accept: ACCEPT_MANIFESTS };
-    const head = await this.send({ method: 'HEAD', url: `manifests/${selector}`, headers, what });
+    const head = await this.send({ method: 'HEAD', url: `manifests/${selector}`, headers, what, redirects: true });
     await discard(head);
     if (head.statusCode === 404) {
       // HEAD has no body to say whether the tag or the repository is missing: ask with GET.
-      const get = await this.send({ method: 'GET', url: `manifests/${selector}`, headers, what });
+      const get = await this.send({ method: 'GET', url: `manifests/${selector}`, headers, what, redirects: true });
       if (get.statusCode !== 200) {
         const err = await this.responseError(get, what, 'manifest');
         // Distribution answers MANIFEST_UNKNOWN for a missing repository too; the tag list tells.
@@ -269,7 +269,7 @@ export class RegistryClient {
       throw await this.responseError(head, what, 'manifest');
     }
     // Fall back to GET and hash the bytes ourselves.
-    const get = await this.send({ method: 'GET', url: `manifests/${selector}`, headers, what });
+    const get = await this.send({ method: 'GET', url: `manifests/${selector}`, headers, what, redirects: true });
     if (get.statusCode !== 200) throw await this.responseError(get, what, 'manifest');
     const bytes = await readLimited(get, MAX_MANIFEST + 1, what);
     if (bytes.length > MAX_MANIFEST) throw new OciError('ESIZE', `${what}: manifest larger than ${MAX_MANIFEST} bytes`);
@@ -306,7 +306,7 @@ export class RegistryClient {
   /** GET a manifest by digest, reading at most size+1 bytes (the caller verifies). */
   async fetchManifest(desc: Descriptor): Promise<Uint8Array> {
     const what = this.ctx('fetch manifest', desc.digest);
-    const res = await this.send({ method: 'GET', url: `manifests/${desc.digest}`, headers: { Accept: acceptFor(desc.mediaType) }, what });
+    const res = await this.send({ method: 'GET', url: `manifests/${desc.digest}`, headers: { Accept: acceptFor(desc.mediaType) }, what, redirects: true });
     if (res.statusCode !== 200) throw await this.responseError(res, what, 'manifest');
     return readLimited(res, desc.size + 1, what);
   }
@@ -511,7 +511,7 @@ export class RegistryClient {
     const out: Descriptor[] = [];
     let url: URL = this.url(`referrers/${desc.digest}`);
     for (let page = 0; page < 1000; page++) {
-      const res = await this.send({ method: 'GET', url, headers: { Accept: MediaType.OciIndex }, what });
+      const res = await this.send({ method: 'GET', url, headers: { Accept: MediaType.OciIndex }, what, redirects: true });
       if (res.statusCode === 404 || res.statusCode === 405 || res.statusCode === 400) {
         await discard(res);
         if (page === 0) return undefined; // not supported
@@ -536,7 +536,7 @@ export class RegistryClient {
   private async referrersViaTag(desc: Descriptor): Promise<Descriptor[]> {
     const what = this.ctx('list referrers (tag schema)', desc.digest);
     const tag = desc.digest.replace(':', '-');
-    const res = await this.send({ method: 'GET', url: `manifests/${tag}`, headers: { Accept: `${MediaType.OciIndex}, ${MediaType.DockerList}` }, what });
+    const res = await this.send({ method: 'GET', url: `manifests/${tag}`, headers: { Accept: `${MediaType.OciIndex}, ${MediaType.DockerList}` }, what, redirects: true });
     if (res.statusCode === 404) {
       await discard(res);
       return [];
