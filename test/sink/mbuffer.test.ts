@@ -80,8 +80,9 @@ t.test('/dev/full: ENOSPC, exit 1, no hang', async (t) => {
   t.match(r.stderr, /write failed: No space left on device \(ENOSPC\) after 0 bytes/);
 });
 
-t.test('SIGINT stops reading and drains the ring before exiting (130)', async (t) => {
-  const output = path.join(dir, 'sigint.bin');
+for (const [sig, status] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+t.test(`${sig} stops reading and drains the ring before exiting (${status})`, async (t) => {
+  const output = path.join(dir, `${sig}.bin`);
   // A 10 MB ring with --hwm 100: nothing is written until the signal.
   const child = spawn(process.execPath, [BIN, 'util', 'mbuffer', '-m', '10M', '-b', '4096', '--hwm', '100', '-o', output], { stdio: ['pipe', 'ignore', 'pipe'] });
   let stderr = '';
@@ -92,15 +93,16 @@ t.test('SIGINT stops reading and drains the ring before exiting (130)', async (t
   // The pipe holds at most 64 KiB: the rest is in the ring. Give the reader a moment for that.
   await new Promise((r) => setTimeout(r, 500));
   t.equal(fs.statSync(output).size, 0, 'below the mark: nothing written yet');
-  child.kill('SIGINT');
+  child.kill(sig);
   const code = await exited;
-  t.equal(code, 130, stderr);
+  t.equal(code, status, stderr);
   const out = fs.readFileSync(output);
   t.ok(out.length >= data.length - 65536, `the ring was written out (${out.length} of ${data.length} bytes sent)`);
   t.ok(out.equals(data.subarray(0, out.length)), 'what was written is the input, in order');
   t.match(stderr, new RegExp(`${out.length} B\\) in \\d+ records`));
-  t.match(stderr, /interrupted by SIGINT; the buffer was written out/);
+  t.match(stderr, new RegExp(`interrupted by ${sig}; the buffer was written out`));
 });
+}
 
 const strace = spawnSync('strace', ['-V']).status === 0;
 t.test('every write(2) is exactly -b bytes except the last (strace)', { skip: strace ? false : 'strace is not installed' }, async (t) => {

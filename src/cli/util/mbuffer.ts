@@ -16,7 +16,7 @@ export class MbufferCommand extends BaseCommand {
 
       The buffer holds ceil(--buffer-size / --block-size) blocks, at least one. At the end the throughput, the records written and the underruns (how often the buffer ran empty while writing) are printed on standard error, unless -q is given.
 
-      On SIGINT or SIGTERM the input is no longer read, what is in the buffer is written, and the command exits with status 130.
+      On SIGINT or SIGTERM the input is no longer read, what is in the buffer is written, and the command exits with status 130 (143 for SIGTERM). A second signal exits at once, abandoning the buffer.
     `,
     examples: [
       ['Write an archive to tape through a 6 GiB buffer', 'ace-dt util mbuffer -m 6Gi < archive.tar > /dev/nst0'],
@@ -38,7 +38,15 @@ export class MbufferCommand extends BaseCommand {
     const bufferSize = byteSizeOption('--buffer-size', this.bufferSize, 0);
     const hwm = hwmOption(this.hwm);
     const controller = new AbortController();
-    const onSignal = (sig: NodeJS.Signals) => controller.abort(sig);
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (controller.signal.aborted) {
+        // A second signal: the drain is taking too long (a stalled drive or reader); give up.
+        this.context.stderr.write(`ace-dt: ${sig} again: exiting without writing the rest of the buffer\n`);
+        process.exit(sig === 'SIGTERM' ? 143 : Exit.Interrupted);
+      }
+      this.context.stderr.write(`ace-dt: ${sig}: writing out the buffer (${sig} again to abandon it)\n`);
+      controller.abort(sig);
+    };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     try {
@@ -53,7 +61,7 @@ export class MbufferCommand extends BaseCommand {
       }
       if (r.interrupted) {
         this.context.stderr.write(`ace-dt: interrupted by ${String(controller.signal.reason)}; the buffer was written out (${r.written} bytes)\n`);
-        return Exit.Interrupted;
+        return controller.signal.reason === 'SIGTERM' ? 143 : Exit.Interrupted;
       }
       return Exit.Ok;
     } finally {
