@@ -8,9 +8,10 @@
  *
  * Secrets never enter an error message: messages name the host and the scope only.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { UserError } from '../errors.js';
 import type { Credential, CredentialStore } from './credentials.js';
-import type { Transport } from './transport.js';
+import { isRetryable, type Transport } from './transport.js';
 
 export interface Challenge {
   scheme: string;
@@ -183,7 +184,26 @@ export class Authenticator {
       if (h) headers.Authorization = h;
     }
     const what = `get token for ${this.displayHost}`;
-    const res = await this.transport.request({ method, url, headers, body }, what);
+    // The token service gets the same bounded patience as the registry: 429, 5xx and dropped
+    // connections are retried a few times.
+    let res!: Awaited<ReturnType<Transport['request']>>;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        res = await this.transport.request({ method, url, headers, body }, what);
+      } catch (e) {
+        if (isRetryable(e) && attempt < 4) {
+          await sleep(200 * 2 ** attempt);
+          continue;
+        }
+        throw e;
+      }
+      if ((res.statusCode === 429 || res.statusCode >= 500) && attempt < 4) {
+        await res.body.dump().catch(() => undefined);
+        await sleep(200 * 2 ** attempt);
+        continue;
+      }
+      break;
+    }
     const text = await readText(res.body, 1 << 20);
     if (res.statusCode === 401 || res.statusCode === 403) {
       if (cred) throw this.failed();
