@@ -3,7 +3,17 @@ import type { LayoutEvent } from '../archive/reader.js';
 import { basicDescriptor, type Descriptor } from '../oci/descriptor.js';
 import { MediaType, isManifest } from '../oci/mediatype.js';
 import type { BlobFetcher, BlobPusher, ManifestPusher } from '../source/types.js';
-import { nodeHasher, type HasherFactory } from '../oci/verify.js';
+import { nodeHasher } from '../oci/verify.js';
+
+/**
+ * A streaming digest. The native one (src/sink createHasher) hashes on its own thread and
+ * returns a promise from update() once too much is queued: awaiting it bounds memory.
+ */
+export interface StreamHasher {
+  update(chunk: Uint8Array): Promise<void> | void;
+  digest(): Promise<string>;
+}
+export type StreamHasherFactory = (algorithm: string) => StreamHasher;
 import { looksLikeManifest, parseManifest } from './manifest.js';
 
 /**
@@ -39,7 +49,7 @@ export interface EngineOptions {
    * Hashes blobs streamed to the target (the native one keeps the JavaScript thread free for
    * the upload, whose pace bounds its queue). Hash-only paths always use node's crypto.
    */
-  hasher?: HasherFactory;
+  hasher?: StreamHasherFactory;
   /** Digests known to exist on the far side, with what says so (verify --existing). */
   existing?: Map<string, string>;
   log?: (level: 'info' | 'warn' | 'debug', message: string) => void;
@@ -148,7 +158,7 @@ export class Engine {
   private readonly manifestExistsCache = new Map<string, boolean>();
   private readonly ready: Node[] = [];
   private root?: Descriptor;
-  private readonly hasher: HasherFactory;
+  private readonly hasher: StreamHasherFactory;
   private readonly maxManifest: number;
   private readonly notes: string[] = [];
   private readonly stats = { verified: 0, verifiedBytes: 0, pushed: 0, pushedBytes: 0, existing: 0, existingBytes: 0, duplicates: 0, manifestsPushed: 0, manifestsExisting: 0 };
@@ -426,8 +436,9 @@ export class Engine {
     let extra = false;
     const it = body[Symbol.asyncIterator]();
     if (!t || this.opts.dryRun) {
-      // Hash-only: node's synchronous hash keeps memory bounded (the native hasher queues chunks
-      // without backpressure, and a disk reads faster than it hashes).
+      // Hash-only: node's synchronous hash. Measured in one run against the native hasher
+      // (1 GB archive, loaded 2-core machine): 5.5 s vs 6.2-8.2 s and 110 vs 170 MB RSS; with
+      // nothing else for the JavaScript thread to do, a second thread does not pay.
       const h = nodeHasher(alg);
       for (;;) {
         const r = await it.next();
@@ -448,7 +459,8 @@ export class Engine {
       for (;;) {
         const r = await it.next();
         if (r.done) return;
-        h.update(r.value);
+        const p = h.update(r.value);
+        if (p) await p;
         got += r.value.length;
         yield r.value;
       }
@@ -459,7 +471,8 @@ export class Engine {
         for (;;) {
           const r = await it.next();
           if (r.done) break;
-          h.update(r.value);
+          const p = h.update(r.value);
+          if (p) await p;
           got += r.value.length;
           extra = true;
         }

@@ -1,8 +1,8 @@
 import { UserError } from '../errors.js';
 import { openArchiveSource, type ArchiveSource, type SourceStats } from '../archive/read-source.js';
 import { readArchives } from '../archive/reader.js';
-import { nodeHasher, type HasherFactory } from '../oci/verify.js';
-import { Engine, type EngineResult, type EngineTarget } from './engine.js';
+import { nodeHasher } from '../oci/verify.js';
+import { Engine, type EngineResult, type EngineTarget, type StreamHasher, type StreamHasherFactory } from './engine.js';
 
 /**
  * The services behind `mirror deserialize` and `mirror verify`: read every SOURCE in order (the
@@ -23,7 +23,7 @@ export interface ArchivesReport extends EngineResult {
 
 export interface ReadArchivesOptions {
   strict?: boolean;
-  hasher?: HasherFactory;
+  hasher?: StreamHasherFactory;
   log?: (level: 'info' | 'warn' | 'debug', message: string) => void;
   /** Called when a source is opened (the CLI prints "reading ..."). */
   onSource?: (src: ArchiveSource) => void;
@@ -43,16 +43,22 @@ export interface VerifyOptions extends ReadArchivesOptions {
 }
 
 /** Hashing on the native addon's thread when it is built (SPEC "Performance"), else node's crypto. */
-export async function loadHasher(): Promise<HasherFactory> {
+export async function loadHasher(): Promise<StreamHasherFactory> {
   try {
     // A computed specifier: the addon is optional at build time.
     const spec = '../sink/index.js';
-    const sink = (await import(spec)) as { createHasher?: (alg: string) => ReturnType<HasherFactory> };
+    const sink = (await import(spec)) as { createHasher?: (alg: string) => StreamHasher };
     if (typeof sink.createHasher === 'function') return (alg) => sink.createHasher!(alg);
   } catch {
     /* addon not built: plain Node hashing */
   }
   return nodeHasher;
+}
+
+/** ACE_DT_HASHER=node forces node's crypto (benchmarks compare the two in one run). */
+async function pickHasher(given?: StreamHasherFactory): Promise<StreamHasherFactory> {
+  if (given) return given;
+  return process.env.ACE_DT_HASHER === 'node' ? nodeHasher : loadHasher();
 }
 
 function checkSources(sources: string[]): void {
@@ -82,13 +88,13 @@ async function run(sources: string[], engine: Engine, opts: ReadArchivesOptions,
 /** Archives -> registry: every blob verified before it is committed, children before parents. */
 export async function deserializeArchives(sources: string[], opts: DeserializeOptions): Promise<ArchivesReport> {
   checkSources(sources);
-  const engine = new Engine({ target: opts.target, dryRun: opts.dryRun, strict: opts.strict, hasher: opts.hasher ?? (await loadHasher()), log: opts.log, signal: opts.signal });
+  const engine = new Engine({ target: opts.target, dryRun: opts.dryRun, strict: opts.strict, hasher: await pickHasher(opts.hasher), log: opts.log, signal: opts.signal });
   return run(sources, engine, opts, opts.tag);
 }
 
 /** Archives checked with no registry: digests, sizes, completeness. */
 export async function verifyArchives(sources: string[], opts: VerifyOptions = {}): Promise<ArchivesReport> {
   checkSources(sources);
-  const engine = new Engine({ strict: opts.strict, hasher: opts.hasher ?? (await loadHasher()), log: opts.log, existing: opts.existing, signal: opts.signal });
+  const engine = new Engine({ strict: opts.strict, hasher: await pickHasher(opts.hasher), log: opts.log, existing: opts.existing, signal: opts.signal });
   return run(sources, engine, opts);
 }
