@@ -3,17 +3,11 @@ import type { LayoutEvent } from '../archive/reader.js';
 import { basicDescriptor, type Descriptor } from '../oci/descriptor.js';
 import { MediaType, isManifest } from '../oci/mediatype.js';
 import type { BlobFetcher, BlobPusher, ManifestPusher } from '../source/types.js';
-import { nodeHasher } from '../oci/verify.js';
+import { type Hasher, type HasherFactory, nodeHasher } from '../oci/verify.js';
 
-/**
- * A streaming digest. The native one (src/sink createHasher) hashes on its own thread and
- * returns a promise from update() once too much is queued: awaiting it bounds memory.
- */
-export interface StreamHasher {
-  update(chunk: Uint8Array): Promise<void> | void;
-  digest(): Promise<string>;
-}
-export type StreamHasherFactory = (algorithm: string) => StreamHasher;
+/** A streaming digest (oci/verify.ts); awaiting update()'s promise bounds memory. */
+export type StreamHasher = Hasher;
+export type StreamHasherFactory = HasherFactory;
 import { looksLikeManifest, parseManifest } from './manifest.js';
 
 /**

@@ -1,7 +1,7 @@
 import { UserError } from '../errors.js';
 import { openArchiveSource, type ArchiveSource, type SourceStats } from '../archive/read-source.js';
 import { readArchives } from '../archive/reader.js';
-import { nodeHasher } from '../oci/verify.js';
+import { loadHasher } from '../sink/hasher.js';
 import { Engine, type EngineResult, type EngineTarget, type StreamHasher, type StreamHasherFactory } from './engine.js';
 
 /**
@@ -42,23 +42,9 @@ export interface VerifyOptions extends ReadArchivesOptions {
   existing?: Map<string, string>;
 }
 
-/** Hashing on the native addon's thread when it is built (SPEC "Performance"), else node's crypto. */
-export async function loadHasher(): Promise<StreamHasherFactory> {
-  try {
-    // A computed specifier: the addon is optional at build time.
-    const spec = '../sink/index.js';
-    const sink = (await import(spec)) as { createHasher?: (alg: string) => StreamHasher };
-    if (typeof sink.createHasher === 'function') return (alg) => sink.createHasher!(alg);
-  } catch {
-    /* addon not built: plain Node hashing */
-  }
-  return nodeHasher;
-}
-
-/** ACE_DT_HASHER=node forces node's crypto (benchmarks compare the two in one run). */
+/** The given hasher, or the native one (see sink/hasher.ts). */
 async function pickHasher(given?: StreamHasherFactory): Promise<StreamHasherFactory> {
-  if (given) return given;
-  return process.env.ACE_DT_HASHER === 'node' ? nodeHasher : loadHasher();
+  return given ?? loadHasher();
 }
 
 function checkSources(sources: string[]): void {

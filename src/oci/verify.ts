@@ -3,9 +3,13 @@ import { OciError } from '../errors.js';
 import type { Descriptor } from './descriptor.js';
 import { parseDigest } from './digest.js';
 
-/** Incremental hashing; the native one (src/sink) runs on its own thread. */
+/**
+ * Incremental hashing; the native one (src/sink) runs on its own thread and hashes chunks in
+ * place, so a chunk must not change after update(). update() returns a promise when too many
+ * bytes wait to be hashed: callers await it (backpressure), or memory grows without bound.
+ */
 export interface Hasher {
-  update(chunk: Uint8Array): void;
+  update(chunk: Uint8Array): Promise<void> | void;
   digest(): Promise<string>;
 }
 
@@ -41,7 +45,8 @@ export async function* verifyStream(
     if (seen > desc.size) {
       throw new OciError('ESIZE', `${context}: blob ${desc.digest} is larger than its descriptor's ${desc.size} bytes (trailing data)`);
     }
-    hasher.update(chunk);
+    const backlog = hasher.update(chunk);
+    if (backlog) await backlog;
     if (pending) yield pending;
     pending = chunk;
   }

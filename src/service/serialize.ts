@@ -8,8 +8,7 @@ import { archiveSize } from '../archive/entries.js';
 import { LedgerWriter, readLedger, recordsOnMedium } from '../archive/ledger.js';
 import type { Compression } from '../archive/output.js';
 import { writeArchive } from '../archive/writer.js';
-import type { HasherFactory } from '../oci/verify.js';
-import { nodeHasher } from '../oci/verify.js';
+import { loadHasher } from '../sink/hasher.js';
 import { type Plan, type SkipSet, existingBlobs, makePlan } from '../plan/plan.js';
 import { openSink } from '../sink/index.js';
 import type { Sink, SinkResult } from '../sink/types.js';
@@ -39,17 +38,6 @@ export interface SerializeRequest {
   signal: AbortSignal;
   /** Rebuilds the command line for the resume hint. */
   resumeCommand?: (checkpoint: string) => string;
-}
-
-/** Hashing on the native addon's thread when available (SPEC "Performance"). */
-async function loadHasher(): Promise<HasherFactory> {
-  try {
-    const sink = await import('../sink/index.js');
-    if (typeof sink.createHasher === 'function') return (alg) => sink.createHasher(alg as 'sha256' | 'sha512');
-  } catch {
-    /* addon not built: plain Node hashing */
-  }
-  return nodeHasher;
 }
 
 /**

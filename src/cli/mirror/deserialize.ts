@@ -61,9 +61,10 @@ export class DeserializeCommand extends BaseCommand {
     const onSignal = (sig: NodeJS.Signals) => controller.abort(sig);
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
-    const target = await openRegistryTarget(image, { signal: controller.signal });
+    const registry = await this.registryOptions(controller.signal);
+    const target = await openRegistryTarget(image, registry);
     // Reading back manifests that an earlier, incomplete call kept in the registry as blobs.
-    const fetcher = await openRegistrySource(image, { signal: controller.signal });
+    const fetcher = await openRegistrySource(image, registry);
     const started = Date.now();
     reporter.emit({ type: 'start', command: 'mirror deserialize', image, time: started });
     try {
