@@ -85,7 +85,11 @@ export async function openLayoutSource(ref: string): Promise<ImageSource> {
         throw new OciError('ENOTFOUND_BLOB', `fetch blob, ${desc.digest}, ${ref}: ${e.message}`);
       });
       // Read one byte past the size so that trailing data is detected by the verifier.
-      return createReadStream('', { fd: fh, highWaterMark: 1 << 20, end: desc.size, signal });
+      const stream = createReadStream('', { fd: fh, highWaterMark: 1 << 20, end: desc.size, signal });
+      // A blob opened ahead (prefetch) may be aborted before anyone reads it: keep the error for
+      // the reader (the async iterator rethrows it) instead of letting it crash the process.
+      stream.on('error', () => {});
+      return stream;
     },
     async referrers(desc) {
       const out: Descriptor[] = [];

@@ -68,7 +68,7 @@ if (why) {
     t.equal(read('tell6.txt'), 'At block 0.', 'and nothing was written');
     t.equal(read('run7.rc'), '0', `resume after kill -9 measures the tape: ${read('run7.err')}`);
     t.match(read('run7.err') + read('run7.out'), /tape-position/, 'the medium was measured from the tape position');
-    for (const [name, pieces] of [['eov', ['piece1.tar', 'piece2.tar']], ['sigint', ['piece3.tar', 'piece4.tar']], ['kill', ['piece5.tar', 'piece7.tar']]] as const) {
+    for (const [name, pieces] of [['eov', ['piece1.tar', 'piece2.tar']], ['sigint', ['piece3.tar', 'piece4.tar']], ['kill', ['piece5.tar', 'piece6.tar']]] as const) {
       const d = await runCli(['mirror', 'deserialize', ...pieces.map((p) => join(dir, p)), `${reg.host}/tape/${name}:v1`, '-q']);
       t.equal(d.code, 0, `${name}: deserialize of both pieces: ${d.stderr}`);
       const res = await fetch(`${reg.url}/v2/tape/${name}/manifests/v1`, { method: 'HEAD', headers: { Accept: [MT.OciIndex, MT.OciManifest].join(', ') } });

@@ -92,6 +92,10 @@ if (why) {
       t.ok(s.identical);
     });
 
+    t.test('a drive in use by another process: UserError EBUSY naming the device', async (t) => {
+      t.match(step('busy drive').refused, { code: 'EBUSY', name: 'UserError', message: /cannot open \/dev\/nst0 for writing: device busy/ });
+    });
+
     t.test('a full medium ends the run as end of volume with the exact byte count', async (t) => {
       const s = step('end of medium');
       t.match(s.writerError, { code: 'ENOSPC', name: 'WriterError', isWriterError: true, endOfMedium: true, syscall: 'write' });

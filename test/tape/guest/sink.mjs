@@ -182,6 +182,19 @@ await step('standard output is the tape', async () => {
   return { result, tellAfter, readSizes: back.sizes, identical: back.bytes.equals(buf) };
 });
 
+await step('busy drive', async () => {
+  // st allows one open at a time: a second opener gets EBUSY.
+  const holder = fs.openSync(DEV, 'r');
+  try {
+    await openSink(DEV, { blockSize: 65536, bufferSize: 65536, hwm: 90 });
+    return { refused: null };
+  } catch (e) {
+    return { refused: { code: e.code, name: e.name, message: e.message } };
+  } finally {
+    fs.closeSync(holder);
+  }
+});
+
 await step('end of medium', async () => {
   mt('rewind');
   const bs = 65536;
