@@ -14,7 +14,11 @@ const why = tapeVmAvailable() ?? (fs.existsSync(path.join(ROOT, 'dist/sink/index
 if (why) {
   t.test('tape sink suite', { skip: `tape sink suite: ${why}` }, async () => {});
 } else {
-  const dir = t.testdir({});
+  // The guest shares only the current directory read-write, so the run directory must be inside
+  // the checkout; build/ is ignored by git (and not tap's .tap/fixtures, which other runs clean).
+  fs.mkdirSync(path.join(ROOT, 'build'), { recursive: true });
+  const dir = fs.mkdtempSync(path.join(ROOT, 'build', 'tape-run-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const started = Date.now();
   const run = await runInTapeVm(`node ${JSON.stringify(path.join(ROOT, 'test/tape/guest/sink.mjs'))} ${JSON.stringify(ROOT)}`, { cwd: dir, size: '8M', timeout: 900 });
   t.comment(`tape-vm sink suite took ${((Date.now() - started) / 1000).toFixed(0)} s`);
