@@ -4,7 +4,7 @@
 # mt-st, tmux (terminal tests), apache2-utils (htpasswd), openssl, cmake/g++ for the addon.
 # The tape rig (../shared/tape-rig/tape-vm) installs its own packages on first use.
 set -euo pipefail
-pkgs=(docker-registry skopeo zstd mbuffer mt-st tmux apache2-utils openssl cmake g++ make python3 curl)
+pkgs=(docker-registry skopeo zstd libzstd-dev mbuffer mt-st tmux apache2-utils openssl cmake g++ make python3 curl strace)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

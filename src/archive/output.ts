@@ -4,6 +4,18 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { AceError } from '../errors.js';
 
+type ZstdFactory = (level: number) => { write(chunk: Uint8Array): Promise<Buffer>; endFrame(): Promise<Buffer> };
+let zstdFactory: Promise<ZstdFactory | undefined> | undefined;
+
+/** The addon's zstd compressor, if this build has one. */
+function nativeZstd(): Promise<ZstdFactory | undefined> {
+  zstdFactory ??= import('../sink/index.js').then(
+    (sink) => (sink.zstdAvailable() ? (level: number) => sink.createZstdCompressor(level) : undefined),
+    () => undefined,
+  );
+  return zstdFactory;
+}
+
 /** Where archive bytes go: the native sink's write(), which signals backpressure with a promise. */
 export interface ByteSink {
   write(chunk: Uint8Array): Promise<void> | undefined;
@@ -50,12 +62,24 @@ export class ArchiveOutput {
       await pipeline(Readable.from(content, { objectMode: false }), createGzip({ level: 9 }), put);
       return;
     }
-    // Node 20 has no zstd; the zstd CLI (Debian package zstd) makes one frame per call.
-    // Level 11 is close to klauspost's SpeedBestCompression that the original uses.
+    // Node 20 has no zstd: the addon's libzstd stream when it was built with it, else the zstd
+    // program, one process per frame. Level 11 is close to klauspost's SpeedBestCompression,
+    // which the original uses.
+    const native = await nativeZstd();
+    if (native) {
+      const z = native(11);
+      for await (const chunk of content) {
+        const out = await z.write(chunk);
+        if (out.length) await this.put(out);
+      }
+      const end = await z.endFrame();
+      if (end.length) await this.put(end);
+      return;
+    }
     const child = spawn('zstd', ['-q', '-c', '-11', '--no-progress'], { stdio: ['pipe', 'pipe', 'pipe'] });
     const exited = new Promise<number>((resolve, reject) => {
       child.once('error', (e: NodeJS.ErrnoException) =>
-        reject(new AceError('ECOMPRESS', e.code === 'ENOENT' ? 'zstd compression needs the zstd program (apt-get install zstd)' : `zstd: ${e.message}`)),
+        reject(new AceError('ECOMPRESS', e.code === 'ENOENT' ? 'zstd compression needs the zstd program (apt-get install zstd) or an addon built with libzstd-dev' : `zstd: ${e.message}`)),
       );
       child.once('close', (code) => resolve(code ?? 1));
     });

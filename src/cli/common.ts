@@ -2,7 +2,6 @@ import { Command, Option, UsageError } from 'clipanion';
 import { AceError, InterruptedError, UserError, redact } from '../errors.js';
 import { ByteSizeError, parseBytes } from '../util/bytes.js';
 import { type Level, VerbosityError, parseVerbosity } from '../util/log.js';
-import { loadConfig } from '../config/index.js';
 import type { RegistryOptions } from '../source/registry.js';
 import { VERSION } from '../version.js';
 
@@ -58,6 +57,8 @@ export abstract class BaseCommand extends Command {
    * original's search path) and the signal that Ctrl-C aborts.
    */
   protected async registryOptions(signal?: AbortSignal): Promise<RegistryOptions> {
+    // Loaded on use: every command file is imported at start-up, the registry stack is not.
+    const { loadConfig } = await import('../config/index.js');
     return { config: await loadConfig(this.config), signal, userAgent: `ace-dt/${VERSION}` };
   }
 

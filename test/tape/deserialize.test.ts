@@ -23,7 +23,7 @@ if (why) {
     const m = /^(not )?ok \d+ - (.*)$/.exec(line);
     if (!m) continue;
     const detail = lines.slice(i + 1).filter((l, j, a) => l.startsWith('  #') && a.slice(0, j).every((x) => x.startsWith('  #'))).join('\n');
-    t.ok(!m[1], m[2], { diagnostic: detail });
+    t.ok(!m[1], detail ? `${m[2]}\n${detail}` : m[2]);
   }
   t.equal(run.code, 0, 'guest exit status');
 }

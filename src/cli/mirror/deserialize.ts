@@ -3,10 +3,6 @@ import { enabled } from '../../util/log.js';
 import { BaseCommand } from '../common.js';
 import { InterruptedError, OciError } from '../../errors.js';
 import { parseReference } from '../../oci/reference.js';
-import { openRegistrySource, openRegistryTarget } from '../../source/registry.js';
-import { deserializeArchives } from '../../deserialize/index.js';
-import { detailLines, failureMessage, summaryLines } from '../../deserialize/render.js';
-import { createReporter } from '../../ui/index.js';
 
 
 export function isVerbose(values: string[] | undefined): boolean {
@@ -45,6 +41,13 @@ export class DeserializeCommand extends BaseCommand {
   strict = Option.Boolean('--strict', false, { description: 'Strict mode: oci-layout first, index.json second, at most two index.json per archive, no unknown files (manifest.json is allowed)' });
 
   async run(): Promise<number> {
+    // Loaded on use, so that `--help` and other commands start fast.
+    const [{ openRegistrySource, openRegistryTarget }, { deserializeArchives }, { detailLines, failureMessage, summaryLines }, { createReporter }] = await Promise.all([
+      import('../../source/registry.js'),
+      import('../../deserialize/index.js'),
+      import('../../deserialize/render.js'),
+      import('../../ui/index.js'),
+    ]);
     const sources = this.sources;
     const image = this.image;
     if (image === '-' || image.startsWith('/') || image.startsWith('./')) {

@@ -1,8 +1,6 @@
 import { Command, Option, UsageError } from 'clipanion';
 import { BaseCommand, byteSizeOption, hwmOption } from '../common.js';
 import { type AceError, redact } from '../../errors.js';
-import { serialize } from '../../service/serialize.js';
-import { createReporter } from '../../ui/index.js';
 import { formatBytes } from '../../util/bytes.js';
 import type { Compression } from '../../archive/output.js';
 
@@ -101,6 +99,8 @@ export class SerializeCommand extends BaseCommand {
     const onSignal = (sig: NodeJS.Signals) => controller.abort(sig);
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
+    // The service and the display are loaded on use, so that `--help` and other commands start fast.
+    const [{ serialize }, { createReporter }] = await Promise.all([import('../../service/serialize.js'), import('../../ui/index.js')]);
     const reporter = await createReporter({
       quiet: this.quiet,
       noTerm: this.noTerm,

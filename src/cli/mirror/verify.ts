@@ -2,9 +2,6 @@ import { Command, Option } from 'clipanion';
 import { enabled } from '../../util/log.js';
 import { BaseCommand } from '../common.js';
 import { OciError } from '../../errors.js';
-import { verifyArchives } from '../../deserialize/index.js';
-import { loadExisting } from '../../deserialize/existing.js';
-import { detailLines, failureMessage, summaryLines } from '../../deserialize/render.js';
 
 export class VerifyCommand extends BaseCommand {
   static paths = [['mirror', 'verify']];
@@ -33,6 +30,12 @@ export class VerifyCommand extends BaseCommand {
   strict = Option.Boolean('--strict', false, { description: 'Also check the entry order as deserialize --strict does' });
 
   async run(): Promise<number> {
+    // Loaded on use, so that `--help` and other commands start fast.
+    const [{ verifyArchives }, { loadExisting }, { detailLines, failureMessage, summaryLines }] = await Promise.all([
+      import('../../deserialize/index.js'),
+      import('../../deserialize/existing.js'),
+      import('../../deserialize/render.js'),
+    ]);
     const out = this.context.stdout;
     const err = this.context.stderr;
     const verbose = enabled(this.logLevel(), 'info');
