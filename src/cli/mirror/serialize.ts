@@ -71,7 +71,7 @@ export class SerializeCommand extends BaseCommand {
   existing = Option.Rest({ name: 'EXISTING-IMAGE' });
 
   blockSize = Option.String('-b,--block-size', { description: `Block size used for writes. Si suffixes are supported. (default ${formatBytes(DEFAULT_BLOCK)})` });
-  bufferSize = Option.String('-m,--buffer-size', { description: `Size of the memory buffer. Si suffixes are supported. (default ${formatBytes(0)}, which here means 64 MiB: the original's one-block buffer starves a tape drive between blobs)` });
+  bufferSize = Option.String('-m,--buffer-size', { description: `Size of the memory buffer. Si suffixes are supported. (default ${formatBytes(0)}, which here means 32 MiB: the original's one-block buffer starves a tape drive between blobs)` });
   checkpoint = Option.String('--checkpoint', { description: 'Save checkpoint file to file. Can be provided to --resume-from-checkpoint to continue an incomplete serialize operation from where it left off.' });
   debug = Option.String('--debug', { description: 'Write every event (start, plan, blob begin/end with archive offsets, checkpoint records, writer counters each second, errors, the summary) to PATH as JSON Lines, one timestamped object a line, flushed as written so a script can follow it; secrets are redacted. An existing directory gets PATH/events.jsonl.' });
   existingFromCheckpoint = Option.Array('--existing-from-checkpoint', [], { description: 'List of checkpoint files and their offsets. e.g, checkpoint.txt:12345, checkpoint2.txt:23456' });
@@ -88,8 +88,8 @@ export class SerializeCommand extends BaseCommand {
     const blockSize = byteSizeOption('--block-size', this.blockSize, DEFAULT_BLOCK, { min: 1 });
     const requested = byteSizeOption('--buffer-size', this.bufferSize, 0);
     // The original's -m 0 is a one-block buffer, which stalls the medium between blobs
-    // (behaviour note 11.7); 0 here means "choose": 64 MiB, within the 200 MB memory budget.
-    const bufferSize = requested === 0 ? Math.max(64 << 20, blockSize) : requested;
+    // (behaviour note 11.7); 0 here means "choose": 32 MiB, well within the 200 MB memory budget.
+    const bufferSize = requested === 0 ? Math.max(32 << 20, blockSize) : requested;
     const hwm = hwmOption(this.hwm);
     if (this.compression !== undefined && this.compression !== 'gzip' && this.compression !== 'zstd') {
       throw new UsageError(`--compression: ${JSON.stringify(this.compression)} is not one of gzip, zstd`);
