@@ -21,8 +21,8 @@ export interface LedgerRecord {
 }
 
 /** Encode one ledger line (with the trailing newline json.Encoder adds). */
-export function ledgerLine(desc: Descriptor, offset: number, extra?: Record<string, string>): string {
-  const annotations = { ...(desc.annotations ?? {}), ...(extra ?? {}), [Annotation.Offset]: String(offset) };
+export function ledgerLine(desc: Descriptor, offset: number): string {
+  const annotations = { ...(desc.annotations ?? {}), [Annotation.Offset]: String(offset) };
   return goJson(goDescriptor({ ...desc, annotations })) + '\n';
 }
 
@@ -67,8 +67,8 @@ export class LedgerWriter {
   }
 
   /** One write(2) per record, like the original, so a crash tears at most the last line. */
-  async record(desc: Descriptor, offset: number, extra?: Record<string, string>): Promise<void> {
-    await this.fh.write(ledgerLine(desc, offset, extra));
+  async record(desc: Descriptor, offset: number): Promise<void> {
+    await this.fh.write(ledgerLine(desc, offset));
     this.lastOffset = offset;
     // fsync at most once a second while streaming (thousands of small blobs would otherwise
     // wait on the disk); every end of a run syncs.
@@ -138,15 +138,15 @@ export async function readLedger(path: string): Promise<LedgerRecord[]> {
 }
 
 /**
- * Records whose blob is wholly on a medium holding `mediumBytes` of the run's archive.
- * `--existing-from-checkpoint` keeps the original's strict rule (behaviour note 4.2: offset < OFFSET);
- * our own resume knows the count is exact and also takes a blob that ends exactly at the cut.
+ * `--existing-from-checkpoint`: the original's strict rule (behaviour note 4.2), records with
+ * offset < OFFSET are on the medium, reading stops at the first that is not. Our own resume knows
+ * its count is exact and also takes a blob that ends exactly at the cut (runs.ts onMedium).
  */
-export function recordsOnMedium(records: LedgerRecord[], mediumBytes: number, inclusive = false): LedgerRecord[] {
+export function recordsOnMedium(records: LedgerRecord[], mediumBytes: number): LedgerRecord[] {
   if (mediumBytes <= 0) return [];
   const out: LedgerRecord[] = [];
   for (const r of records) {
-    if (inclusive ? r.offset > mediumBytes : r.offset >= mediumBytes) break;
+    if (r.offset >= mediumBytes) break;
     out.push(r);
   }
   return out;

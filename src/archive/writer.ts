@@ -11,8 +11,6 @@ import { BLOCK, TRAILER_SIZE, encodeHeader, padded } from './tar-header.js';
 export interface WriteOptions extends LayoutOptions {
   compression?: Compression;
   ledger?: LedgerWriter;
-  /** Extra annotations for the first ledger record of this run (resume bookkeeping). */
-  firstRecordExtra?: Record<string, string>;
   reporter?: Reporter;
   makeHasher?: HasherFactory;
   /** Continue an archive cut at this offset (prefix and `dirsPresent` already there). */
@@ -53,7 +51,6 @@ export async function writeArchive(plan: Plan, fetcher: BlobFetcher, sink: ByteS
   const reporter = opts.reporter ?? silentReporter;
   const makeHasher = opts.makeHasher ?? nodeHasher;
   const result: WriteResult = { offset: 0, blobsWritten: 0, blobBytes: 0 };
-  let firstRecord = true;
 
   if (opts.continueAt === undefined) {
     const prefix = [...prefixEntries(plan, opts)] as (ArchiveEntry & { kind: 'data' })[];
@@ -109,8 +106,7 @@ export async function writeArchive(plan: Plan, fetcher: BlobFetcher, sink: ByteS
     result.blobsWritten++;
     result.blobBytes += desc.size;
     if (opts.ledger) {
-      await opts.ledger.record(desc, out.offset, firstRecord ? opts.firstRecordExtra : undefined);
-      firstRecord = false;
+      await opts.ledger.record(desc, out.offset);
       reporter.emit({ type: 'ledger', record: desc, offset: out.offset });
     }
     reporter.emit({ type: 'blob-end', descriptor: desc, offset: out.offset });

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { RUN_END_TYPE, RUN_START_TYPE, type RunEnd, type RunStart, runEndLine, runStartLine } from '../archive/runs.js';
 import { type ResumeState, loadResume } from './resume.js';
@@ -194,13 +193,5 @@ function checkResumeMatchesPlan(resume: ResumeState, plan: Plan, image: string):
     if (!known.has(digest)) {
       throw new UserError('ECHECKPOINT', `checkpoint ${resume.path} lists blob ${digest}, which ${image} does not reference: the checkpoint belongs to another image`);
     }
-  }
-}
-
-export async function fileSize(path: string): Promise<number> {
-  try {
-    return (await stat(path)).size;
-  } catch (e) {
-    throw new UserError('ENOENT', `cannot read ${path}: ${(e as Error).message}`);
   }
 }
