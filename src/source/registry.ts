@@ -2,23 +2,14 @@
  * A registry repository as an ImageSource (serialize) or ImageTarget (deserialize). Thin: the HTTP
  * work is in src/registry/client.ts, the only undici importer.
  */
-import { loadConfig, type Config } from '../config/index.js';
+import { loadConfig } from '../config/index.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { formatReference, parseReference } from '../oci/reference.js';
-import { RegistryClient, type RetryPolicy } from '../registry/client.js';
+import { type ClientOptions, RegistryClient } from '../registry/client.js';
 import type { ImageSource, ImageTarget } from './types.js';
 
-export interface RegistryOptions {
-  config?: Config;
-  userAgent?: string;
-  /** Connections per registry origin (blobs fetched ahead concurrently). */
-  concurrency?: number;
-  signal?: AbortSignal;
-  /** Environment for credentials, certs.d and HOME lookups (default process.env). */
-  env?: NodeJS.ProcessEnv;
-  /** Retry timing (tests shorten it). */
-  retry?: Partial<RetryPolicy>;
-}
+/** Options of a registry source or target: the client's (config, auth environment, retries). */
+export type RegistryOptions = ClientOptions;
 
 export async function openRegistrySource(ref: string, opts: RegistryOptions = {}): Promise<ImageSource> {
   const parsed = parseReference(ref);
