@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { AceError } from '../errors.js';
 import { WriterError } from './errors.js';
+import type { SinkStats } from './types.js';
 
 export interface RawTapeStatus {
   block: number;
@@ -26,13 +27,8 @@ export interface RawTapeStatus {
   rewindOnClose: boolean;
 }
 
-export interface RawStats {
-  accepted: number;
-  written: number;
-  records: number;
-  fill: number;
-  capacity: number;
-  underruns: number;
+/** The addon's counters: SinkStats plus the writer's own state. */
+export interface RawStats extends SinkStats {
   hwmBytes: number;
   active: boolean;
   finished: boolean;

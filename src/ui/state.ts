@@ -6,14 +6,8 @@ import type { Descriptor } from '../oci/descriptor.js';
 import type { SinkStats } from '../sink/types.js';
 import type { RunEvent, RunSummary } from './events.js';
 
-export interface PlanInfo {
-  blobs: number;
-  bytes: number;
-  skippedBlobs: number;
-  skippedBytes: number;
-  archiveBytes: number;
-  compression?: string;
-}
+/** What the plan event says, without its tag. */
+export type PlanInfo = Omit<Extract<RunEvent, { type: 'plan' }>, 'type'>;
 
 export interface Progress {
   /** Bytes that reached the medium (the writer's counter), or the last blob-end offset without one. */
