@@ -126,9 +126,13 @@ int64_t BlockWriter::push(const uint8_t* p, size_t n) {
 }
 
 bool BlockWriter::requestSpace(size_t need) {
-  // The writer stops with up to blockSize-1 bytes left (a partial block waits for more input),
-  // so more free space than capacity-blockSize+1 may never come: asking for it would deadlock.
-  const size_t most = ring_.capacity() - ring_.blockSize() + 1;
+  // Ask only for space that an idle writer leaves: it sleeps whenever the fill is below the
+  // high-water mark, so more free space than capacity-hwm+1 may never come without more input.
+  // (Asking for capacity-blockSize+1, as this once did, relied on the writer draining to below
+  // one block before it sleeps. It may stop draining early: it saw the ring nearly empty, went
+  // idle, and the producer had meanwhile filled it to just under the mark and asked for more
+  // than that leaves. Caught live under ThreadSanitizer: fill 14 of 16 blocks, mark 15, need 15.)
+  const size_t most = ring_.capacity() - hwmBytes_ + 1;
   if (need > most) need = most;
   if (need == 0) need = 1;
   if (done_.load(std::memory_order_acquire)) return true;
@@ -221,6 +225,10 @@ void BlockWriter::run() {
       uint32_t seen = dataEv_.prepare();
       if (cancel_.load(std::memory_order_acquire)) goto finish;
       if (ring_.readable() >= hwmBytes_ || ended_.load(std::memory_order_acquire)) break;
+      // Never sleep on a space request that the ring can grant. Below the mark the free space is
+      // more than capacity-hwm, which requestSpace() never exceeds: a pending request is granted
+      // here if the pops that made the room did not already do it.
+      maybeSignalSpace();
       dataEv_.wait(seen);
     }
     active_.store(true, std::memory_order_relaxed);

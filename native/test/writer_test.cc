@@ -180,6 +180,31 @@ void highWaterMark() {
   unlink(path);
 }
 
+// A writer idle below the mark leaves more than capacity-hwm free and nothing else: a request
+// for more than that must be trimmed to it and granted, or the producer waits on a writer that
+// waits for the mark (the deadlock caught under ThreadSanitizer in fileRoundTrip: ring of 16
+// blocks, mark 15, the writer idle at 14, the producer asking for 15 blocks of room).
+void requestBelowMark() {
+  char path[] = "/tmp/ace-dt-req-XXXXXX";
+  int fd = mkstemp(path);
+  OpenError oe;
+  const size_t bs = 65536;
+  auto w = std::make_shared<BlockWriter>(openDevice(fd, false, false, bs, &oe), WriterConfig{bs, 16 * bs, 90});
+  auto l = std::make_shared<EventListener>();
+  w->start(l);
+  CHECK(w->stats().hwmBytes == 15 * bs, "hwm %llu", (unsigned long long)w->stats().hwmBytes);
+  auto data = randomData(14 * bs, 3);
+  CHECK(w->push(data.data(), data.size()) == static_cast<int64_t>(data.size()), "14 blocks fit");
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(w->stats().records == 0 && !w->stats().active, "the writer is idle below the mark");
+  CHECK(w->requestSpace(16 * bs), "a request for more room than an idle writer leaves is trimmed and granted");
+  CHECK(w->requestSpace(15 * bs - 1), "a request for capacity-blockSize+1 is trimmed and granted");
+  w->end();
+  w->waitFinished();
+  CHECK(w->stats().written == 14 * bs, "written %llu", (unsigned long long)w->stats().written);
+  unlink(path);
+}
+
 void geometry() {
   auto g = computeGeometry({1 << 20, 1ull << 30, 90});
   CHECK(g.blocks == 1024 && g.hwmBlocks == 922, "-m 1Gi: %zu blocks, hwm %zu", g.blocks, g.hwmBlocks);
@@ -249,6 +274,7 @@ int main() {
   writeSizes(1000, 1, 1000 * 20);
   devFull();
   highWaterMark();
+  requestBelowMark();
   pumpRoundTrip(512, 4096, 1000000 + 7);
   pumpRoundTrip(65536, 1 << 20, 20000000 + 1);
   pumpRoundTrip(1, 1, 3000);
