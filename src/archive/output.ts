@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { once } from 'node:events';
+import { Duplex } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { AceError } from '../errors.js';
+import type { ChunkWriter } from '../source/types.js';
 
 type ZstdFactory = (level: number) => { write(chunk: Uint8Array): Promise<Buffer>; endFrame(): Promise<Buffer> };
 let zstdFactory: Promise<ZstdFactory | undefined> | undefined;
@@ -42,24 +43,39 @@ export class ArchiveOutput {
     this.offset = startOffset;
   }
 
-  private async put(chunk: Uint8Array): Promise<void> {
+  /** Hand a chunk to the sink now; a promise when the sink wants the caller to wait. */
+  private write = (chunk: Uint8Array): Promise<void> | undefined => {
     this.offset += chunk.length;
-    const p = this.sink.write(chunk);
-    if (p) await p;
+    return this.sink.write(chunk);
+  };
+
+  private async put(chunk: Uint8Array): Promise<void> {
+    const wait = this.write(chunk);
+    if (wait) await wait;
   }
 
-  /** Write one frame whose uncompressed content is `content`. */
-  async frame(content: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<void> {
+  /** Write one frame of these chunks. */
+  chunks(chunks: Iterable<Uint8Array>): Promise<void> {
+    return this.frame(async (write) => {
+      for (const c of chunks) {
+        const wait = write(c);
+        if (wait) await wait;
+      }
+    });
+  }
+
+  /**
+   * Write one frame whose uncompressed content `produce` writes. Chunks are lent (ChunkWriter):
+   * uncompressed they go straight to the sink, which copies them into its ring.
+   */
+  async frame(produce: (write: ChunkWriter) => Promise<void>): Promise<void> {
     if (!this.compression) {
-      for await (const chunk of content) await this.put(chunk);
+      await produce(this.write);
       return;
     }
-    const put = async (compressed: AsyncIterable<Buffer>) => {
-      for await (const chunk of compressed) await this.put(chunk);
-    };
     if (this.compression === 'gzip') {
       // gzip -9 as the original (behaviour note 1.3).
-      await pipeline(Readable.from(content, { objectMode: false }), createGzip({ level: 9 }), put);
+      await this.through(createGzip({ level: 9 }), produce);
       return;
     }
     // Node 20 has no zstd: the addon's libzstd stream when it was built with it, else the zstd
@@ -68,10 +84,10 @@ export class ArchiveOutput {
     const native = await nativeZstd();
     if (native) {
       const z = native(11);
-      for await (const chunk of content) {
-        const out = await z.write(chunk);
+      await produce(async (chunk) => {
+        const out = await z.write(chunk); // the chunk stays lent until this settles
         if (out.length) await this.put(out);
-      }
+      });
       const end = await z.endFrame();
       if (end.length) await this.put(end);
       return;
@@ -83,8 +99,27 @@ export class ArchiveOutput {
       );
       child.once('close', (code) => resolve(code ?? 1));
     });
-    await Promise.all([pipeline(Readable.from(content, { objectMode: false }), child.stdin), put(child.stdout), exited.then((code) => {
-      if (code !== 0) throw new AceError('ECOMPRESS', `zstd exited with status ${code}`);
-    })]);
+    exited.catch(() => undefined); // awaited below
+    child.stdin.on('error', () => undefined); // a dead zstd shows in its exit status
+    await this.through(Duplex.from({ writable: child.stdin, readable: child.stdout }), produce);
+    const code = await exited;
+    if (code !== 0) throw new AceError('ECOMPRESS', `zstd exited with status ${code}`);
+  }
+
+  /** Feed `produce`'s chunks (copied: they are lent) through a compressor into the sink. */
+  private async through(compressor: Duplex, produce: (write: ChunkWriter) => Promise<void>): Promise<void> {
+    const drained = (async () => {
+      for await (const chunk of compressor) await this.put(chunk as Buffer);
+    })();
+    drained.catch(() => undefined); // awaited below
+    try {
+      await produce((chunk) => (compressor.write(Buffer.from(chunk)) ? undefined : once(compressor, 'drain').then(() => undefined)));
+      compressor.end();
+    } catch (e) {
+      compressor.destroy();
+      await drained.catch(() => undefined);
+      throw e;
+    }
+    await drained;
   }
 }

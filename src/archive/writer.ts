@@ -1,7 +1,7 @@
 import type { Descriptor } from '../oci/descriptor.js';
-import { type HasherFactory, nodeHasher, verifyStream } from '../oci/verify.js';
+import { verifyingWriter } from '../oci/verify.js';
 import type { Plan } from '../plan/plan.js';
-import type { BlobFetcher } from '../source/types.js';
+import type { BlobFetcher, BlobStream } from '../source/types.js';
 import { type Reporter, silentReporter } from '../ui/events.js';
 import { type ArchiveEntry, type LayoutOptions, blobEntries, prefixEntries, suffixEntries } from './entries.js';
 import type { LedgerWriter } from './ledger.js';
@@ -12,7 +12,6 @@ export interface WriteOptions extends LayoutOptions {
   compression?: Compression;
   ledger?: LedgerWriter;
   reporter?: Reporter;
-  makeHasher?: HasherFactory;
   /** Continue an archive cut at this offset (prefix and `dirsPresent` already there). */
   continueAt?: number;
   /** How many blob downloads to open ahead of the one being written. */
@@ -42,25 +41,24 @@ function* entryBytes(entry: ArchiveEntry & { kind: 'data' | 'dir' }): Generator<
 
 /**
  * Stream a Plan into an OCI-layout tar (behaviour note 1): every blob verified while it flows
- * (verifyStream holds a blob's last chunk back until its digest is confirmed), one ledger record
+ * (verifyingWriter passes a blob's last chunk on only once its digest is confirmed), one ledger record
  * per blob after it is verified. Downloads are opened `prefetch` blobs ahead so the medium does
  * not wait on request latency; memory stays bounded by the transport's own buffers.
  */
 export async function writeArchive(plan: Plan, fetcher: BlobFetcher, sink: ByteSink, opts: WriteOptions): Promise<WriteResult> {
   const out = new ArchiveOutput(sink, opts.compression, opts.continueAt ?? 0);
   const reporter = opts.reporter ?? silentReporter;
-  const makeHasher = opts.makeHasher ?? nodeHasher;
   const result: WriteResult = { offset: 0, blobsWritten: 0, blobBytes: 0 };
 
   if (opts.continueAt === undefined) {
     const prefix = [...prefixEntries(plan, opts)] as (ArchiveEntry & { kind: 'data' })[];
-    await out.frame(prefix.flatMap((e) => [...entryBytes(e)]));
+    await out.chunks(prefix.flatMap((e) => [...entryBytes(e)]));
   }
 
   const entries = [...blobEntries(plan, opts)];
   const blobs = entries.filter((e): e is ArchiveEntry & { kind: 'blob' } => e.kind === 'blob');
   const depth = Math.max(0, opts.prefetch ?? 2);
-  const pending = new Map<Descriptor, Promise<AsyncIterable<Uint8Array>>>();
+  const pending = new Map<Descriptor, Promise<BlobStream>>();
   const openAhead = (from: number) => {
     for (let j = from; j < Math.min(blobs.length, from + depth + 1); j++) {
       const b = blobs[j];
@@ -87,22 +85,24 @@ export async function writeArchive(plan: Plan, fetcher: BlobFetcher, sink: ByteS
     reporter.emit({ type: 'blob-begin', descriptor: desc, offset: begin });
     const head = [...dirs, encodeHeader(entry.header)];
     dirs = [];
-    let body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+    const pad = padded(desc.size) - desc.size;
     if (entry.manifest) {
-      body = [entry.manifest]; // verified during planning
+      // Verified during planning.
+      await out.chunks([...head, entry.manifest, ...(pad ? [ZEROS.subarray(0, pad)] : [])]);
     } else {
       const stream = await pending.get(desc)!;
       pending.delete(desc);
-      body = verifyStream(desc, stream, makeHasher, `${opts.sourceName}`);
+      await out.frame(async (write) => {
+        for (const h of head) {
+          const wait = write(h);
+          if (wait) await wait;
+        }
+        const verify = verifyingWriter(desc, opts.sourceName, write);
+        await stream.pipeTo(verify.write);
+        verify.end();
+        if (pad) await write(ZEROS.subarray(0, pad));
+      });
     }
-    const pad = padded(desc.size) - desc.size;
-    await out.frame(
-      (async function* () {
-        yield* head;
-        yield* body;
-        if (pad) yield ZEROS.subarray(0, pad);
-      })(),
-    );
     result.blobsWritten++;
     result.blobBytes += desc.size;
     if (opts.ledger) {
@@ -113,7 +113,7 @@ export async function writeArchive(plan: Plan, fetcher: BlobFetcher, sink: ByteS
   }
 
   const suffix = [...suffixEntries(plan, opts)] as (ArchiveEntry & { kind: 'data' })[];
-  await out.frame([...suffix.flatMap((e) => [...entryBytes(e)]), ZEROS.subarray(0, TRAILER_SIZE)]);
+  await out.chunks([...suffix.flatMap((e) => [...entryBytes(e)]), ZEROS.subarray(0, TRAILER_SIZE)]);
   result.offset = out.offset;
   return result;
 }

@@ -60,6 +60,45 @@ export async function* verifyStream(
   if (pending) yield pending;
 }
 
+/**
+ * verifyStream's checks for bytes that are pushed, not pulled (a BlobStream's pipeTo): exactly
+ * `size` bytes, no trailing data, the digest. The chunk that completes the blob reaches `next`
+ * only after the digest is confirmed, so an entry is never completed with unverified content.
+ * Hashes on the calling thread with node:crypto (OpenSSL, with the CPU's SHA extensions): a
+ * hand-off per chunk to another thread cost more than the hashing on two cores. Call end() when
+ * the stream has ended.
+ */
+export function verifyingWriter(
+  desc: Descriptor,
+  context: string,
+  next: (chunk: Uint8Array) => Promise<void> | undefined,
+): { write: (chunk: Uint8Array) => Promise<void> | undefined; end(): void } {
+  const { algorithm } = parseDigest(desc.digest);
+  const hash = createHash(algorithm);
+  let seen = 0;
+  return {
+    write(chunk) {
+      seen += chunk.length;
+      if (seen > desc.size) {
+        throw new OciError('ESIZE', `${context}: blob ${desc.digest} is larger than its descriptor's ${desc.size} bytes (trailing data)`);
+      }
+      hash.update(chunk);
+      if (seen === desc.size) {
+        const actual = `${algorithm}:${hash.digest('hex')}`;
+        if (actual !== desc.digest) {
+          throw new OciError('EDIGEST', `${context}: digest mismatch for ${desc.digest}: content of ${desc.size} bytes hashes to ${actual}`);
+        }
+      }
+      return next(chunk);
+    },
+    end() {
+      if (seen < desc.size) {
+        throw new OciError('ESHORT', `${context}: blob ${desc.digest} ended after ${seen} of ${desc.size} bytes (truncated download)`);
+      }
+    },
+  };
+}
+
 /** Whole-buffer check for manifests. */
 export async function verifyBytes(desc: Descriptor, bytes: Uint8Array, context: string): Promise<void> {
   if (bytes.length !== desc.size) {

@@ -21,6 +21,8 @@ import { defaultConfig, endpointFor, type Config, type Endpoint } from '../confi
 import { VERSION } from '../version.js';
 import { Authenticator, readText } from './auth.js';
 import { CredentialStore } from './credentials.js';
+import { pipeIterable, pushBlobStream } from '../source/stream.js';
+import type { BlobStream, ChunkWriter } from '../source/types.js';
 import { Transport, classifyError, isRetryable, type ResponseData } from './transport.js';
 
 export interface ClientOptions {
@@ -54,6 +56,10 @@ const MAX_MANIFEST = 16 << 20;
 const SMALL_BLOB = 4 << 20;
 /** Stream buffer per blob response: large, so bytes flow in big chunks at loopback speed. */
 const BLOB_HIGH_WATER_MARK = 4 << 20;
+/** Blobs from this size on are read on a bare socket (socket.ts); below, a pooled connection is cheaper. */
+const LEND_MIN = 1 << 20;
+/** Thrown by the byte counter once size+1 bytes arrived: the rest is not read. */
+const ENOUGH = Symbol('enough');
 
 const ACCEPT_MANIFESTS = MANIFEST_MEDIA_TYPES.join(', ');
 
@@ -73,6 +79,8 @@ interface SendOptions {
   highWaterMark?: number;
   /** Stream the body through a DispatchBody (blob downloads). */
   stream?: boolean;
+  /** With `stream`: a large blob, read on a bare socket unless proxied (transport.ts). */
+  lend?: boolean;
 }
 
 export class RegistryClient {
@@ -160,7 +168,7 @@ export class RegistryClient {
       if (authHeader) headers.Authorization = authHeader;
       let res: ResponseData;
       try {
-        const req = { method: o.method, url, headers, body: o.body, signal, highWaterMark: o.highWaterMark };
+        const req = { method: o.method, url, headers, body: o.body, signal, highWaterMark: o.highWaterMark, lend: o.lend };
         res = o.stream ? await this.transport.stream(req, o.what) : await this.transport.request(req, o.what);
       } catch (e) {
         if (isRetryable(e) && replayable && attempt < this.retry.attempts) {
@@ -344,37 +352,50 @@ export class RegistryClient {
   /**
    * GET a blob (following redirects) and stream at most size+1 bytes. A connection dropped
    * mid-way is resumed with `Range: bytes=N-` when the registry answers 206; a 200 to a Range
-   * request means it cannot resume, which is an error (ENETWORK).
+   * request means it cannot resume, which is an error (ENETWORK). Large blobs come on a bare
+   * socket whose bytes are lent to the consumer (socket.ts); small ones through undici's pool.
    */
-  async fetchBlob(desc: Descriptor, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
+  async fetchBlob(desc: Descriptor, signal?: AbortSignal): Promise<BlobStream> {
     const what = this.ctx('fetch blob', desc.digest);
-    const first = await this.send({ method: 'GET', url: `blobs/${desc.digest}`, what, redirects: true, signal, highWaterMark: BLOB_HIGH_WATER_MARK, stream: true });
+    const lend = desc.size >= LEND_MIN;
+    const first = await this.send({ method: 'GET', url: `blobs/${desc.digest}`, what, redirects: true, signal, highWaterMark: BLOB_HIGH_WATER_MARK, stream: true, lend });
     if (first.statusCode !== 200) throw await this.responseError(first, what, 'blob');
-    return this.blobBytes(desc, first, what, signal);
+    return pushBlobStream((write) => this.deliverBlob(desc, first, what, write, lend, signal));
   }
 
-  private async *blobBytes(desc: Descriptor, first: ResponseData, what: string, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  private async deliverBlob(desc: Descriptor, first: ResponseData, what: string, write: ChunkWriter, lend: boolean, signal?: AbortSignal): Promise<void> {
     const limit = desc.size + 1;
     let received = 0;
     let res = first;
     let stalled = 0;
     let resumes = 0;
+    // The consumer's own failures (a digest mismatch, a full tape) end the download; only the
+    // connection's failures are resumed.
+    let consumerFailed: { error: unknown } | undefined;
+    const counted: ChunkWriter = (chunk) => {
+      if (received >= limit) throw ENOUGH;
+      const c = received + chunk.length > limit ? chunk.subarray(0, limit - received) : chunk;
+      received += c.length;
+      try {
+        const wait = write(c);
+        return wait?.catch((error: unknown) => {
+          consumerFailed = { error };
+          throw error;
+        });
+      } catch (error) {
+        consumerFailed = { error };
+        throw error;
+      }
+    };
     try {
       for (;;) {
         const before = received;
         try {
-          for await (const chunk of res.body) {
-            const c = chunk as Buffer;
-            if (received + c.length >= limit) {
-              yield c.subarray(0, limit - received);
-              received = limit;
-              return;
-            }
-            received += c.length;
-            yield c;
-          }
+          await (res.body.pipeTo ? res.body.pipeTo(counted) : pipeIterable(res.body as AsyncIterable<Uint8Array>, counted));
           return;
         } catch (e) {
+          if (consumerFailed) throw consumerFailed.error;
+          if (e === ENOUGH) return;
           const err = classifyError(e, what);
           if (!isRetryable(err)) throw err;
           stalled = received > before ? 0 : stalled + 1;
@@ -394,6 +415,7 @@ export class RegistryClient {
           signal,
           highWaterMark: BLOB_HIGH_WATER_MARK,
           stream: true,
+          lend,
         });
         if (res.statusCode === 200) {
           res.body.destroy();

@@ -14,6 +14,11 @@ import { join } from 'node:path';
 import { Pool, ProxyAgent, type Dispatcher } from 'undici';
 import { AceError, UserError } from '../errors.js';
 import { isLoopbackHost } from '../oci/reference.js';
+import type { ChunkWriter } from '../source/types.js';
+import { socketRequest } from './socket.js';
+
+/** A body that stalls this long is dropped (and resumed by the client with a Range request). */
+const BODY_TIMEOUT_MS = 300_000;
 
 export interface TlsMaterial {
   ca?: string[];
@@ -138,6 +143,8 @@ export function isRetryable(e: unknown): boolean {
 /** What send() callers read: undici's ResponseData, or a streamed blob answer (DispatchBody). */
 export interface ResponseBody extends AsyncIterable<unknown> {
   readonly destroyed: boolean;
+  /** Lend the body's bytes to `write` (socket.ts); bodies without it are iterated. */
+  pipeTo?(write: ChunkWriter): Promise<void>;
   destroy(error?: Error): unknown;
   dump(opts?: { limit: number }): Promise<void>;
 }
@@ -250,6 +257,14 @@ export interface HttpRequest {
   body?: Dispatcher.DispatchOptions['body'];
   signal?: AbortSignal;
   highWaterMark?: number;
+  /** A large blob GET: use a bare socket whose body lends its bytes (socket.ts), unless proxied. */
+  lend?: boolean;
+}
+
+/** How a connection to an origin is made: through a proxy, or directly with these TLS options. */
+interface ConnectPlan {
+  proxy?: string;
+  tls?: { rejectUnauthorized: boolean; ca?: string[]; cert?: string; key?: string };
 }
 
 /** A pool per origin, created on first use with that origin's TLS options. */
@@ -257,6 +272,9 @@ export class Transport {
   private pools = new Map<string, Dispatcher>();
   private origins = new Map<string, OriginOptions>();
   private pending = new Map<string, Promise<Dispatcher>>();
+  private plans = new Map<string, Promise<ConnectPlan>>();
+  /** Bodies on bare sockets (opened ahead maybe, never read): closed by close(). */
+  private lent = new Set<ResponseBody>();
 
   constructor(
     private readonly env: NodeJS.ProcessEnv,
@@ -268,24 +286,37 @@ export class Transport {
     this.origins.set(origin, opts);
   }
 
+  /** The origin's proxy and TLS options (certs.d is read once per origin). */
+  private plan(origin: string): Promise<ConnectPlan> {
+    let p = this.plans.get(origin);
+    if (!p) {
+      p = (async () => {
+        const o = this.origins.get(origin) ?? {};
+        const u = new URL(origin);
+        const proxy = proxyFor(u, this.env);
+        if (u.protocol !== 'https:') return { proxy };
+        const tls = o.tls ?? (await loadTlsMaterial(u.host, this.env));
+        return { proxy, tls: { rejectUnauthorized: !o.insecureSkipVerify, ca: tls.ca, cert: tls.cert, key: tls.key } };
+      })();
+      this.plans.set(origin, p);
+    }
+    return p;
+  }
+
   private pool(origin: string): Promise<Dispatcher> {
     const existing = this.pools.get(origin);
     if (existing) return Promise.resolve(existing);
     let p = this.pending.get(origin);
     if (!p) {
       p = (async () => {
-        const o = this.origins.get(origin) ?? {};
-        const u = new URL(origin);
-        const tls = u.protocol === 'https:' ? (o.tls ?? (await loadTlsMaterial(u.host, this.env))) : {};
+        const { proxy, tls: tlsOpts } = await this.plan(origin);
         const common = {
           connections: this.connections,
           keepAliveTimeout: 30_000,
           // Blob bodies can be slow to start on big registries; a stall is still bounded.
           headersTimeout: 120_000,
-          bodyTimeout: 300_000,
+          bodyTimeout: BODY_TIMEOUT_MS,
         };
-        const tlsOpts = u.protocol === 'https:' ? { rejectUnauthorized: !o.insecureSkipVerify, ca: tls.ca, cert: tls.cert, key: tls.key } : undefined;
-        const proxy = proxyFor(u, this.env);
         const pool: Dispatcher = proxy
           ? new ProxyAgent({ uri: proxy, requestTls: tlsOpts, ...common })
           : new Pool(origin, { ...common, connect: tlsOpts });
@@ -320,6 +351,19 @@ export class Transport {
    * per-chunk cost of the receiving thread bounds throughput.
    */
   async stream(req: HttpRequest, what: string): Promise<ResponseData> {
+    if (req.lend && req.method === 'GET' && req.body === undefined) {
+      const plan = await this.plan(req.url.origin);
+      if (!plan.proxy) {
+        try {
+          const res = await socketRequest({ url: req.url, headers: req.headers ?? {}, signal: req.signal, tls: plan.tls, timeoutMs: BODY_TIMEOUT_MS, what });
+          for (const b of this.lent) if (b.destroyed) this.lent.delete(b);
+          this.lent.add(res.body);
+          return res;
+        } catch (e) {
+          throw classifyError(e, what);
+        }
+      }
+    }
     const pool = await this.pool(req.url.origin);
     const body = new DispatchBody(req.highWaterMark ?? 1 << 20);
     const signal = req.signal;
@@ -376,6 +420,8 @@ export class Transport {
   }
 
   async close(): Promise<void> {
+    for (const b of this.lent) b.destroy();
+    this.lent.clear();
     const pools = [...this.pools.values()];
     this.pools.clear();
     this.pending.clear();

@@ -7,7 +7,6 @@ import { archiveSize } from '../archive/entries.js';
 import { LedgerWriter, readLedger, recordsOnMedium } from '../archive/ledger.js';
 import type { Compression } from '../archive/output.js';
 import { writeArchive } from '../archive/writer.js';
-import { loadHasher } from '../sink/hasher.js';
 import { type Plan, type SkipSet, existingBlobs, makePlan } from '../plan/plan.js';
 import { openSink } from '../sink/index.js';
 import type { Sink, SinkResult } from '../sink/types.js';
@@ -150,7 +149,6 @@ export async function serialize(req: SerializeRequest): Promise<RunSummary> {
         compression: req.compression,
         ledger,
         reporter,
-        makeHasher: await loadHasher(),
         sourceName: req.image,
         signal: req.signal,
         continueAt,

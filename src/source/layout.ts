@@ -6,6 +6,7 @@ import { Annotation, type Descriptor, isDescriptor } from '../oci/descriptor.js'
 import { blobPath, isValidDigest } from '../oci/digest.js';
 import { isManifest } from '../oci/mediatype.js';
 import type { ImageSource } from './types.js';
+import { iterableBlobStream } from './stream.js';
 
 /**
  * `oci:PATH[:TAG]` or `oci:PATH@DIGEST`: an OCI image layout on disk (image-spec image-layout.md),
@@ -89,7 +90,7 @@ export async function openLayoutSource(ref: string): Promise<ImageSource> {
       // A blob opened ahead (prefetch) may be aborted before anyone reads it: keep the error for
       // the reader (the async iterator rethrows it) instead of letting it crash the process.
       stream.on('error', () => {});
-      return stream;
+      return iterableBlobStream(stream);
     },
     async referrers(desc) {
       const out: Descriptor[] = [];

@@ -18,9 +18,20 @@ export interface ManifestFetcher {
   fetchManifest(desc: Descriptor): Promise<Uint8Array>;
 }
 
+/**
+ * Receives a blob's bytes in order. The chunk is lent: its memory may be reused once this returns,
+ * or, when this returns a promise, once that settles (the producer waits for it).
+ */
+export type ChunkWriter = (chunk: Uint8Array) => Promise<void> | undefined;
+
+/** A blob's bytes, to be consumed once: iterated (chunks handed over) or piped (chunks lent). */
+export interface BlobStream extends AsyncIterable<Uint8Array> {
+  pipeTo(write: ChunkWriter): Promise<void>;
+}
+
 export interface BlobFetcher {
   /** Stream a blob's bytes; at most desc.size + 1 bytes are read so trailing data is detectable. */
-  fetchBlob(desc: Descriptor, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>>;
+  fetchBlob(desc: Descriptor, signal?: AbortSignal): Promise<BlobStream>;
 }
 
 export interface ReferrerLister {

@@ -119,7 +119,8 @@ t.test('credential helpers: credHelpers and credsStore', async (t) => {
 t.test('bearer tokens: scoped, cached, refreshed, identity tokens, wrong credentials', async (t) => {
   const reg = await startRegistry();
   t.teardown(() => reg.stop());
-  const img = await pushTwoPlatformIndex(reg.host, 'tok/img', 'v1');
+  // Layers of 2 MiB: large blobs come on the bare socket path, which must carry the token too.
+  const img = await pushTwoPlatformIndex(reg.host, 'tok/img', 'v1', { layerSize: 2 << 20 });
   const proxy = await startTokenAuthProxy({ upstream: reg.host, user: USER, password: PASSWORD, expiresIn: 300 });
   t.teardown(() => proxy.stop());
   const ref = `${proxy.host}/tok/img:v1`;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { openRegistrySource } from '../../src/source/registry.js';
 import { parseConfig } from '../../src/config/index.js';
 import { startRegistry } from '../helpers/registry.js';
-import { pushTwoPlatformIndex, sha256 } from '../helpers/images.js';
+import { pushImage, pushTwoPlatformIndex, sha256 } from '../helpers/images.js';
 
 const reg = await startRegistry({ tls: true });
 t.teardown(() => reg.stop());
@@ -50,6 +50,15 @@ t.test('accepted with the CA in ~/.docker/certs.d/<host>/', async (t) => {
   const chunks: Buffer[] = [];
   for await (const c of await src.fetchBlob(b)) chunks.push(Buffer.from(c));
   t.equal(sha256(Buffer.concat(chunks)), b.digest);
+  // A large blob comes on a bare TLS socket (src/registry/socket.ts), verified with the same CA.
+  const big = (await pushImage(reg.url, 'tls/img', 'big', [{ size: 3 << 20, seed: 77 }])).blobs.find((d) => d.size === 3 << 20)!;
+  const piece: Buffer[] = [];
+  await (await src.fetchBlob(big)).pipeTo((c) => void piece.push(Buffer.from(c)));
+  t.equal(sha256(Buffer.concat(piece)), big.digest, 'a 3 MiB blob over the TLS socket');
+  // Without the CA, the socket refuses the certificate as undici does.
+  const untrusted = await openRegistrySource(ref, { config: https(), env: baseEnv(), retry: { attempts: 1 } });
+  t.teardown(() => untrusted.close());
+  await t.rejects(untrusted.fetchBlob(big), { code: 'ETLS', message: /TLS certificate not trusted/ });
 });
 
 t.test('accepted with the CA in a certs.d root from ACE_DT_CERTS_DIRS', async (t) => {

@@ -1,0 +1,346 @@
+/**
+ * Blob downloads on a bare TCP or TLS socket: one HTTP/1.1 GET per connection, read with `onread`
+ * into one 1 MiB buffer per connection, and body bytes lent straight to the consumer.
+ *
+ * Why not undici for these: undici copies every received byte into its llhttp WebAssembly memory,
+ * hands the body over in fresh 64 KiB buffers (garbage for the collector) and costs a promise per
+ * chunk; on two cores that halved serialize's throughput (issue 2's notes: 2.3 s of JavaScript
+ * thread per GB against about 1 s here). Everything else (auth, redirects, retries, the Range
+ * resume) stays in client.ts's `send()`: this is only a transport for one exchange, chosen for
+ * large blob GETs without a proxy. `Connection: close` keeps the framing simple: a body is
+ * delimited by Content-Length, chunked encoding, or the end of the connection.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import { AceError } from '../errors.js';
+import { pushBlobStream } from '../source/stream.js';
+import type { ChunkWriter } from '../source/types.js';
+import type { ResponseBody, ResponseData } from './transport.js';
+
+const READ_SIZE = 1 << 20;
+const MAX_HEAD = 64 << 10;
+
+export interface SocketRequest {
+  url: URL;
+  headers: Record<string, string>;
+  signal?: AbortSignal;
+  /** For https: verification and client certificate. */
+  tls?: { rejectUnauthorized: boolean; ca?: string[]; cert?: string; key?: string };
+  /** Idle time after which the connection is dropped (a stalled body is resumed by the caller). */
+  timeoutMs: number;
+  /** `op, digest, ref` for messages. */
+  what: string;
+}
+
+type Framing = { kind: 'length'; left: number } | { kind: 'chunked'; left: number; state: 'size' | 'data' | 'crlf' | 'done'; line: string } | { kind: 'close' };
+
+function networkError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+function protocolError(what: string, message: string): Error {
+  return new AceError('EREGISTRY', `${what}: ${message}`);
+}
+
+/** GET `req.url` on a new connection; resolves once the response head has arrived. */
+export function socketRequest(req: SocketRequest): Promise<ResponseData> {
+  return new Promise<ResponseData>((resolve, reject) => {
+    const body = new SocketBody(req, resolve, reject);
+    body.start();
+  });
+}
+
+class SocketBody implements ResponseBody {
+  private socket!: net.Socket;
+  private head: Buffer[] = [];
+  private headBytes = 0;
+  private framing: Framing | undefined;
+  /** Where processing stopped while a write was pending or no consumer was attached yet. */
+  private rest: { buf: Buffer; pos: number; end: number } | undefined;
+  private write: ChunkWriter | undefined;
+  private finished = false;
+  private failure: Error | undefined;
+  private settle: { resolve: () => void; reject: (e: Error) => void } | undefined;
+  private done = false;
+  private responded = false;
+  private received = 0;
+
+  constructor(
+    private readonly req: SocketRequest,
+    private readonly resolveResponse: (r: ResponseData) => void,
+    private readonly rejectResponse: (e: unknown) => void,
+  ) {}
+
+  start(): void {
+    const { url, signal } = this.req;
+    const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    const buffer = Buffer.allocUnsafe(READ_SIZE);
+    const onread = { buffer, callback: (n: number, buf: Buffer) => this.onRead(buf, n) };
+    this.socket =
+      url.protocol === 'https:'
+        ? // tls.connect takes `onread` as net.connect does (Node's tls docs); @types/node lacks it.
+          tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ALPNProtocols: ['http/1.1'], ...this.req.tls, onread } as tls.ConnectionOptions)
+        : net.connect({ host, port, onread });
+    this.socket.setNoDelay(true);
+    this.socket.setTimeout(this.req.timeoutMs);
+    this.socket.on('timeout', () => this.fail(networkError('ETIMEDOUT', `no data for ${this.req.timeoutMs / 1000} s`)));
+    this.socket.on('error', (e) => this.fail(e));
+    this.socket.on('end', () => this.onEnd());
+    this.socket.on('close', () => this.onEnd());
+    if (signal) {
+      const onAbort = () => this.fail(Object.assign(new Error('aborted'), { name: 'AbortError', code: 'ABORT_ERR' }));
+      if (signal.aborted) onAbort();
+      else {
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.socket.once('close', () => signal.removeEventListener('abort', onAbort));
+      }
+    }
+    const path = url.pathname + url.search;
+    const lines = [`GET ${path} HTTP/1.1`, `Host: ${url.host}`, 'Connection: close', 'Accept-Encoding: identity'];
+    for (const [k, v] of Object.entries(this.req.headers)) lines.push(`${k}: ${v}`);
+    this.socket.write(lines.join('\r\n') + '\r\n\r\n');
+  }
+
+  get destroyed(): boolean {
+    return this.done;
+  }
+
+  // ---- receiving ----
+
+  private onRead(buf: Buffer, n: number): boolean {
+    if (this.done) return false;
+    return this.process(buf, 0, n);
+  }
+
+  /** Returns whether the socket should keep reading (false: paused until a write settles). */
+  private process(buf: Buffer, pos: number, end: number): boolean {
+    while (pos < end && !this.done) {
+      if (!this.framing) {
+        pos = this.readHead(buf, pos, end);
+        continue;
+      }
+      if (this.bodyComplete()) break; // anything after the body (trailers) is not ours
+      if (!this.write) {
+        // The response was opened ahead (prefetch): hold the bytes, stop reading until a consumer comes.
+        this.rest = { buf, pos, end };
+        this.pause();
+        return false;
+      }
+      const f = this.framing;
+      let take: number;
+      if (f.kind === 'chunked') {
+        if (f.state !== 'data') {
+          pos = this.readChunkFraming(f, buf, pos, end);
+          continue;
+        }
+        take = Math.min(f.left, end - pos);
+        f.left -= take;
+        if (f.left === 0) f.state = 'crlf';
+      } else if (f.kind === 'length') {
+        take = Math.min(f.left, end - pos);
+        f.left -= take;
+      } else {
+        take = end - pos;
+      }
+      const chunk = buf.subarray(pos, pos + take);
+      pos += take;
+      this.received += take;
+      let wait: Promise<void> | undefined;
+      try {
+        wait = this.write(chunk);
+      } catch (e) {
+        this.fail(e as Error);
+        return false;
+      }
+      if (this.bodyComplete()) {
+        this.complete(wait);
+        return false;
+      }
+      if (wait) {
+        this.rest = { buf, pos, end };
+        this.pause();
+        wait.then(
+          () => this.resume(),
+          (e: Error) => this.fail(e),
+        );
+        return false;
+      }
+    }
+    if (this.framing && !this.done && this.bodyComplete()) {
+      this.complete(undefined);
+      return false;
+    }
+    return true;
+  }
+
+  private bodyComplete(): boolean {
+    const f = this.framing!;
+    return (f.kind === 'length' && f.left === 0) || (f.kind === 'chunked' && f.state === 'done');
+  }
+
+  /** Stop reading; no idle timeout while we, not the server, are the ones who wait. */
+  private pause(): void {
+    this.socket.pause();
+    this.socket.setTimeout(0);
+  }
+
+  private resume(): void {
+    if (this.done) return;
+    const r = this.rest;
+    this.rest = undefined;
+    if (r && !this.process(r.buf, r.pos, r.end)) return;
+    this.socket.setTimeout(this.req.timeoutMs);
+    this.socket.resume();
+  }
+
+  private readHead(buf: Buffer, pos: number, end: number): number {
+    // Only the head is copied (it may span reads); the body is lent from the read buffer.
+    const piece = Buffer.from(buf.subarray(pos, end));
+    this.head.push(piece);
+    this.headBytes += piece.length;
+    const all = Buffer.concat(this.head);
+    const at = all.indexOf('\r\n\r\n');
+    if (at < 0) {
+      if (this.headBytes > MAX_HEAD) this.fail(protocolError(this.req.what, `response head larger than ${MAX_HEAD} bytes`));
+      return end;
+    }
+    this.head = [];
+    const consumed = at + 4 - (this.headBytes - piece.length);
+    this.parseHead(all.subarray(0, at).toString('latin1'));
+    return pos + consumed;
+  }
+
+  private parseHead(text: string): void {
+    const lines = text.split('\r\n');
+    const status = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0]);
+    if (!status) {
+      this.fail(protocolError(this.req.what, `not an HTTP response: ${JSON.stringify(lines[0].slice(0, 80))}`));
+      return;
+    }
+    const headers: Record<string, string | string[]> = {};
+    for (const line of lines.slice(1)) {
+      const i = line.indexOf(':');
+      if (i <= 0) continue;
+      const k = line.slice(0, i).trim().toLowerCase();
+      const v = line.slice(i + 1).trim();
+      const prev = headers[k];
+      headers[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+    }
+    const te = String(headers['transfer-encoding'] ?? '').toLowerCase();
+    const cl = headers['content-length'];
+    if (te.includes('chunked')) this.framing = { kind: 'chunked', left: 0, state: 'size', line: '' };
+    else if (typeof cl === 'string' && /^\d+$/.test(cl)) this.framing = { kind: 'length', left: Number(cl) };
+    else this.framing = { kind: 'close' };
+    this.responded = true;
+    this.resolveResponse({ statusCode: Number(status[1]), headers, body: this });
+  }
+
+  /** Chunk-size lines and the CRLF after each chunk's data (RFC 9112 section 7.1). */
+  private readChunkFraming(f: Framing & { kind: 'chunked' }, buf: Buffer, pos: number, end: number): number {
+    while (pos < end) {
+      const c = buf[pos++];
+      if (c !== 0x0a) {
+        if (f.line.length > 1024) {
+          this.fail(protocolError(this.req.what, 'malformed chunked encoding'));
+          return end;
+        }
+        f.line += String.fromCharCode(c);
+        continue;
+      }
+      const line = f.line.replace(/\r$/, '');
+      f.line = '';
+      if (f.state === 'crlf') {
+        f.state = 'size';
+        continue;
+      }
+      const size = parseInt(line.split(';')[0], 16);
+      if (!Number.isFinite(size) || size < 0) {
+        this.fail(protocolError(this.req.what, 'malformed chunked encoding'));
+        return end;
+      }
+      // Trailers after the last chunk are not read: the connection closes after this response.
+      if (size === 0) f.state = 'done';
+      else {
+        f.left = size;
+        f.state = 'data';
+      }
+      return pos;
+    }
+    return pos;
+  }
+
+  private onEnd(): void {
+    if (this.done) return;
+    // Reads stop while bytes wait in `rest`, so the end of the connection comes after them.
+    if (this.framing?.kind === 'close' && !this.rest) {
+      this.complete(undefined);
+      return;
+    }
+    if (!this.framing || !this.bodyComplete()) {
+      this.fail(networkError('ECONNRESET', `connection closed after ${this.received} bytes of the body`));
+    }
+  }
+
+  private complete(wait: Promise<void> | undefined): void {
+    this.finished = true;
+    this.close();
+    const s = this.settle;
+    this.settle = undefined;
+    if (!s) return;
+    if (wait) wait.then(s.resolve, s.reject);
+    else s.resolve();
+  }
+
+  private fail(e: Error): void {
+    if (this.done && (this.finished || this.failure)) return;
+    this.failure ??= e;
+    this.close();
+    if (!this.responded) {
+      this.responded = true;
+      this.rejectResponse(e);
+      return;
+    }
+    const s = this.settle;
+    this.settle = undefined;
+    s?.reject(e);
+  }
+
+  private close(): void {
+    this.done = true;
+    this.rest = undefined;
+    this.socket.destroy();
+  }
+
+  // ---- consuming ----
+
+  /** Lend every body byte to `write`, in order; resolves after the last one was accepted. */
+  pipeTo(write: ChunkWriter): Promise<void> {
+    if (this.write) return Promise.reject(new AceError('EINTERNAL', 'a response body can be read only once'));
+    this.write = write;
+    return new Promise<void>((resolve, reject) => {
+      if (this.failure) return reject(this.failure);
+      if (this.finished) return resolve();
+      if (this.framing && this.bodyComplete()) {
+        this.complete(undefined);
+        return resolve();
+      }
+      this.settle = { resolve, reject };
+      this.resume();
+    });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    const it = pushBlobStream((w) => this.pipeTo(w))[Symbol.asyncIterator]();
+    return it as AsyncIterator<Buffer>;
+  }
+
+  destroy(): void {
+    if (this.done) return;
+    this.fail(new AceError('EABORTED', 'response body discarded'));
+  }
+
+  async dump(): Promise<void> {
+    this.destroy();
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * Blob streams that can be consumed two ways: pulled with `for await` (each chunk handed over to
+ * the consumer), or pushed with `pipeTo(write)` (each chunk lent: the producer reuses its memory
+ * once `write` returns, or once the promise `write` returned settles). Lending is the fast path:
+ * the registry's socket reads into one buffer per connection, the consumer copies each chunk once
+ * (into the native ring), and no per-chunk promise or allocation is made while the ring has room.
+ */
+import type { BlobStream, ChunkWriter } from './types.js';
+
+/** Push every chunk of `source` to `write`, waiting whenever `write` returns a promise. */
+export async function pipeIterable(source: AsyncIterable<Uint8Array>, write: ChunkWriter): Promise<void> {
+  for await (const chunk of source) {
+    const wait = write(chunk);
+    if (wait) await wait;
+  }
+}
+
+/** A BlobStream over an async iterable whose chunks the consumer may keep (a file read stream). */
+export function iterableBlobStream(source: AsyncIterable<Uint8Array>): BlobStream {
+  return {
+    [Symbol.asyncIterator]: () => source[Symbol.asyncIterator](),
+    pipeTo: (write) => pipeIterable(source, write),
+  };
+}
+
+/**
+ * A BlobStream over a push producer. Iterating it copies each lent chunk into a queue, which holds
+ * at most about `highWaterMark` bytes before the producer is made to wait.
+ */
+export function pushBlobStream(pipeTo: (write: ChunkWriter) => Promise<void>, highWaterMark = 4 << 20): BlobStream {
+  return {
+    pipeTo,
+    async *[Symbol.asyncIterator]() {
+      const queue: Uint8Array[] = [];
+      let queued = 0;
+      let finished = false;
+      let failure: { error: unknown } | undefined;
+      let wakeConsumer: (() => void) | undefined;
+      let wakeProducer: (() => void) | undefined;
+      let stopped = false;
+      const wake = () => {
+        const w = wakeConsumer;
+        wakeConsumer = undefined;
+        w?.();
+      };
+      const producing = pipeTo((chunk) => {
+        if (stopped) throw new Error('blob stream consumer stopped');
+        queue.push(new Uint8Array(chunk)); // a copy: the producer reuses the chunk's memory
+        queued += chunk.length;
+        wake();
+        if (queued < highWaterMark) return undefined;
+        return new Promise<void>((resolve) => (wakeProducer = resolve));
+      }).then(
+        () => {
+          finished = true;
+          wake();
+        },
+        (error: unknown) => {
+          failure = { error };
+          wake();
+        },
+      );
+      try {
+        for (;;) {
+          const chunk = queue.shift();
+          if (chunk) {
+            queued -= chunk.length;
+            if (wakeProducer && queued < highWaterMark / 2) {
+              const w = wakeProducer;
+              wakeProducer = undefined;
+              w();
+            }
+            yield chunk;
+            continue;
+          }
+          if (failure) throw failure.error;
+          if (finished) return;
+          await new Promise<void>((resolve) => (wakeConsumer = resolve));
+        }
+      } finally {
+        // Stopped early: the producer's next write fails, which makes it release its connection
+        // (not awaited: that may wait for the network; `producing` cannot reject unhandled).
+        stopped = true;
+        const w = wakeProducer;
+        wakeProducer = undefined;
+        w?.();
+        void producing;
+      }
+    },
+  };
+}
