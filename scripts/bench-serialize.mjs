@@ -7,7 +7,7 @@
 //   npm run bench                      # 2.25 GB image (15 layers x 150 MB), 3 rounds
 //   BENCH_LAYERS=8 BENCH_LAYER_MB=64 BENCH_ROUNDS=5 npm run bench
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, openSync, closeSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,14 +27,21 @@ try {
   const bytes = img.blobs.reduce((n, b) => n + b.size, 0);
   const ref = `${reg.host}/bench/img:v1`;
 
-  /** Run a command under /usr/bin/time; wall seconds and peak RSS in MB. */
+  /** CPU seconds (user + system) the registry process has used so far (proc(5) stat fields 14, 15). */
+  const ticks = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+  const registryCpu = () => {
+    const fields = readFileSync(`/proc/${reg.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / ticks;
+  };
+  /** Run a command under /usr/bin/time: wall seconds, peak RSS in MB, its CPU and the registry's. */
   function timed(cmd, args, opts = {}) {
     const t0 = process.hrtime.bigint();
-    const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 26, ...opts });
+    const r0 = registryCpu();
+    const r = spawnSync('/usr/bin/time', ['-f', '%M %U %S', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 26, ...opts });
     const secs = Number(process.hrtime.bigint() - t0) / 1e9;
     if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
-    const rssKB = Number(r.stderr.trim().split('\n').pop());
-    return { secs, rssMB: rssKB / 1024 };
+    const [rssKB, user, sys] = r.stderr.trim().split('\n').pop().split(' ').map(Number);
+    return { secs, rssMB: rssKB / 1024, cpu: user + sys, registryCpu: registryCpu() - r0 };
   }
   const out = join(work, 'out.tar');
   const peers = {
@@ -57,14 +64,25 @@ try {
       const res = run();
       const size = statSync(out).size;
       results[name].push({ ...res, mbps: bytes / 1e6 / res.secs, size });
-      process.stderr.write(`round ${r + 1} ${name}: ${(bytes / 1e6 / res.secs).toFixed(0)} MB/s, peak RSS ${res.rssMB.toFixed(0)} MB (${size} bytes out)\n`);
+      process.stderr.write(
+        `round ${r + 1} ${name}: ${(bytes / 1e6 / res.secs).toFixed(0)} MB/s, peak RSS ${res.rssMB.toFixed(0)} MB, ` +
+          `CPU ${res.cpu.toFixed(2)} s + registry ${res.registryCpu.toFixed(2)} s (${size} bytes out)\n`,
+      );
       rmSync(out, { force: true });
     }
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const m = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, { mbps: median(v.map((x) => x.mbps)), rss: Math.max(...v.map((x) => x.rssMB)) }]));
+  const gb = bytes / 1e9;
+  const m = Object.fromEntries(
+    Object.entries(results).map(([k, v]) => [
+      k,
+      { mbps: median(v.map((x) => x.mbps)), rss: Math.max(...v.map((x) => x.rssMB)), cpu: median(v.map((x) => x.cpu)) / gb, reg: median(v.map((x) => x.registryCpu)) / gb },
+    ]),
+  );
   console.log(`image: ${layers} layers, ${(bytes / 1e9).toFixed(2)} GB; medians of ${rounds} interleaved rounds`);
-  for (const [k, v] of Object.entries(m)) console.log(`${k.padEnd(7)} ${v.mbps.toFixed(0).padStart(6)} MB/s   peak RSS ${v.rss.toFixed(0)} MB`);
+  for (const [k, v] of Object.entries(m)) {
+    console.log(`${k.padEnd(7)} ${v.mbps.toFixed(0).padStart(6)} MB/s   peak RSS ${v.rss.toFixed(0).padStart(4)} MB   CPU ${v.cpu.toFixed(2)} s/GB (+ registry ${v.reg.toFixed(2)} s/GB)`);
+  }
   console.log(`ours / skopeo = ${(m.ours.mbps / m.skopeo.mbps).toFixed(2)}x (target >= 5)`);
   console.log(`ours / curl   = ${(m.ours.mbps / m.curl.mbps).toFixed(2)}x (target >= 1.0)`);
   console.log(`ours peak RSS = ${m.ours.rss.toFixed(0)} MB (target <= 200)`);

@@ -31,6 +31,8 @@ export interface TestRegistry {
   rootDir: string;
   /** With tls: the self-signed certificate (PEM) that a client must trust. */
   caFile?: string;
+  /** The docker-registry process (benchmarks read its CPU time from /proc). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -141,7 +143,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
         }
         await rm(rootDir, { recursive: true, force: true });
       };
-      return { host, url, rootDir, caFile, stop };
+      return { host, url, rootDir, caFile, pid: child.pid!, stop };
     }
     child.kill('SIGKILL');
     lastErr = stderr;
