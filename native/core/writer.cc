@@ -51,6 +51,7 @@ bool BlockWriter::pumpFrom(int inputFd, size_t readSize, std::string* error, boo
 }
 
 void BlockWriter::stopInput() {
+  stopInput_.store(true, std::memory_order_release);  // seen between reads of a regular file
   int efd = stopFd_.load();
   if (efd >= 0) {
     uint64_t one = 1;
@@ -60,16 +61,23 @@ void BlockWriter::stopInput() {
 }
 
 void BlockWriter::pump(int in, size_t readSize, bool direct) {
+  struct stat sb;
+  const bool statOk = fstat(in, &sb) == 0;
+  // A regular file or a block device is always readable, and a read of it returns without
+  // waiting for anyone: no poll() before each read (mbuffer's select() is one more syscall per
+  // block too); stopInput() is seen through its flag between reads. A pipe, socket or terminal
+  // may stay open and idle, so there poll() waits on the input and the stop eventfd together.
+  const bool pollFirst = !(statOk && (S_ISREG(sb.st_mode) || S_ISBLK(sb.st_mode)));
   // O_DIRECT reads of a regular file, as mbuffer does: every read lands on an aligned ring
   // offset as long as the ring, the blocks and the read size are aligned (only the last read at
   // the end of the file is short).
-  struct stat sb;
-  bool directIn = direct && fstat(in, &sb) == 0 && S_ISREG(sb.st_mode) && readSize % kDirectAlign == 0 &&
+  bool directIn = direct && statOk && S_ISREG(sb.st_mode) && readSize % kDirectAlign == 0 &&
                   ring_.blockSize() % kDirectAlign == 0 && setDirect(in, true);
   const size_t need = ring_.capacity() / 4 > ring_.blockSize() ? ring_.capacity() / 4 : ring_.blockSize();
   struct pollfd pfd[2] = {{in, POLLIN, 0}, {stopFd_.load(), POLLIN, 0}};
   for (;;) {
     if (done_.load(std::memory_order_acquire)) break;  // the writer failed: stop reading
+    if (stopInput_.load(std::memory_order_acquire)) break;
     uint32_t seen = spaceEv_.prepare();
     size_t room = 0;
     uint8_t* p = ring_.writable(&room);
@@ -78,14 +86,16 @@ void BlockWriter::pump(int in, size_t readSize, bool direct) {
       continue;
     }
     if (room > readSize) room = readSize;
-    // poll() first so stopInput() can interrupt a read that would wait for more input.
-    pfd[0].revents = pfd[1].revents = 0;
-    if (poll(pfd, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      inputErr_.store(errno, std::memory_order_release);
-      break;
+    if (pollFirst) {
+      // poll() first so stopInput() can interrupt a read that would wait for more input.
+      pfd[0].revents = pfd[1].revents = 0;
+      if (poll(pfd, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        inputErr_.store(errno, std::memory_order_release);
+        break;
+      }
+      if (pfd[1].revents) break;
     }
-    if (pfd[1].revents) break;
     if (directIn && (room % kDirectAlign != 0 || reinterpret_cast<uintptr_t>(p) % kDirectAlign != 0)) {
       setDirect(in, false);
       directIn = false;

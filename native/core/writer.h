@@ -110,6 +110,7 @@ class BlockWriter : public std::enable_shared_from_this<BlockWriter> {
   Event doneEv_;
   Event spaceEv_;  // writer -> native pump: room in the ring (or finished)
   std::atomic<int> stopFd_{-1};  // eventfd that wakes the pump's poll() on stopInput()
+  std::atomic<bool> stopInput_{false};  // stopInput() was called (a regular-file input polls nothing)
   std::atomic<int> inputErr_{0};
   alignas(kCacheLine) std::atomic<size_t> spaceNeed_{0};
   std::atomic<bool> ended_{false};

@@ -262,6 +262,50 @@ void pumpStop() {
   unlink(out);
 }
 
+// A stop while the pump reads a regular file (read without poll(); the stop is a flag seen
+// between reads): the pump waits for room in the ring, the output is a pipe nobody reads yet.
+// After stopInput() nothing more is read, and what the ring held is written.
+void pumpStopRegular() {
+  const size_t bs = 65536, total = bs * 40;
+  char in[] = "/tmp/ace-dt-pstopr-XXXXXX";
+  int ifd = mkstemp(in);
+  auto data = randomData(total, 5);
+  if (write(ifd, data.data(), data.size()) != static_cast<ssize_t>(total)) ++failures;
+  lseek(ifd, 0, SEEK_SET);
+  int p[2];
+  if (pipe(p) < 0) return;
+  fcntl(p[1], F_SETPIPE_SZ, static_cast<int>(bs));
+  OpenError oe;
+  auto w = std::make_shared<BlockWriter>(openDevice(p[1], false, false, bs, &oe), WriterConfig{bs, bs * 8, 50});
+  w->start(std::make_shared<EventListener>());
+  std::string err;
+  w->pumpFrom(ifd, bs, &err);
+  // Nothing moving: the writer is blocked on the full pipe, the pump waits for room in the ring
+  // (it asks for a quarter of it). written == accepted - fill: not between a write's return and
+  // its pop; then unchanged 20 ms later.
+  uint64_t accepted = 0;
+  for (int i = 0; i < 500; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    WriterStats a = w->stats();
+    if (a.fill + a.capacity / 4 <= a.capacity || a.written == 0 || a.written + a.fill != a.accepted) continue;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    WriterStats b = w->stats();
+    accepted = b.accepted;
+    if (b.accepted == a.accepted && b.written == a.written && b.fill == a.fill) break;
+  }
+  CHECK(accepted > 0 && accepted < total, "the pump did not stop for room: fill %llu accepted %llu", (unsigned long long)w->stats().fill, (unsigned long long)accepted);
+  w->stopInput();
+  std::vector<uint8_t> back;
+  uint8_t buf[65536];
+  for (ssize_t r; (r = read(p[0], buf, sizeof buf)) > 0;) back.insert(back.end(), buf, buf + r);  // EOF: the writer closed it
+  w->waitFinished();
+  CHECK(!w->failed() && w->inputError() == 0, "stopped pump failed");
+  CHECK(w->stats().accepted == accepted && back.size() == accepted && std::memcmp(back.data(), data.data(), back.size()) == 0,
+        "after the stop: accepted %llu (was %llu), written %zu", (unsigned long long)w->stats().accepted, (unsigned long long)accepted, back.size());
+  close(p[0]);
+  unlink(in);
+}
+
 }  // namespace
 
 int main() {
@@ -279,6 +323,7 @@ int main() {
   pumpRoundTrip(65536, 1 << 20, 20000000 + 1);
   pumpRoundTrip(1, 1, 3000);
   pumpStop();
+  pumpStopRegular();
   std::printf("writer_test: %d failures\n", failures);
   return failures ? 1 : 0;
 }
