@@ -1,4 +1,4 @@
-import { Command, Option, UsageError } from 'clipanion';
+import { Command, Option, UsageError } from './clipanion.js';
 import { AceError, InterruptedError, UserError, redact } from '../errors.js';
 import { ByteSizeError, parseBytes } from '../util/bytes.js';
 import { type Level, VerbosityError, parseVerbosity } from '../util/log.js';

@@ -1,4 +1,4 @@
-import { Command, Option } from 'clipanion';
+import { Command, Option } from '../clipanion.js';
 import { BaseCommand, byteSizeOption, hwmOption, Exit } from '../common.js';
 import { mbuffer } from '../../sink/mbuffer.js';
 import { formatBytes, humanBytes } from '../../util/bytes.js';
