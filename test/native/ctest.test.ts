@@ -26,11 +26,9 @@ for (const b of builds) {
     const build = run('cmake', ['--build', dir, '-j2']);
     t.equal(build.code, 0, `cmake build\n${build.out.slice(-3000)}`);
     // A test that hangs fails after 180 s with its output instead of eating the suite's time.
-    // The ThreadSanitizer writer_test hung once in CI while a QEMU tape guest loaded both cores
-    // and has not reproduced since (issue 3 notes): it gets one retry there, reported below.
-    const retry = b.dir === 'build-tsan' ? ['--repeat', 'until-pass:2'] : [];
-    const test = run('ctest', ['--test-dir', dir, '--output-on-failure', '--timeout', '180', ...retry], b.env);
-    if (/Test #\d+: \S+ \.*\*\*\*(Timeout|Failed)/.test(test.out)) t.comment(`ctest needed a retry:\n${test.out.slice(-4000)}`);
+    // (The writer hang once seen here under load is fixed: writer.cc requestSpace, and
+    // writer_test's requestBelowMark pins it. No retries: a hang is a failure.)
+    const test = run('ctest', ['--test-dir', dir, '--output-on-failure', '--timeout', '180'], b.env);
     t.equal(test.code, 0, `ctest\n${test.out.slice(-4000)}`);
     t.match(test.out, /100% tests passed/);
     t.notMatch(test.out, /ThreadSanitizer/, 'no ThreadSanitizer report');
