@@ -5,7 +5,7 @@
  * mistaken for success when the run failed.
  */
 import { Chalk, type ChalkInstance } from 'chalk';
-import { UsageError } from 'clipanion';
+import { UsageError } from '../cli/clipanion.js';
 import { redact } from '../errors.js';
 import type { SinkStats } from '../sink/types.js';
 import { formatBytes, humanBytes } from '../util/bytes.js';

@@ -1,4 +1,4 @@
-import { Command, Option, UsageError } from 'clipanion';
+import { Command, Option, UsageError } from '../clipanion.js';
 import { enabled } from '../../util/log.js';
 import { BaseCommand } from '../common.js';
 import { InterruptedError, OciError } from '../../errors.js';

@@ -1,4 +1,4 @@
-import { Command, Option, UsageError } from 'clipanion';
+import { Command, Option, UsageError } from '../clipanion.js';
 import { BaseCommand, byteSizeOption, hwmOption } from '../common.js';
 import { type AceError, redact } from '../../errors.js';
 import { formatBytes } from '../../util/bytes.js';

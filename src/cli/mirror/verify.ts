@@ -1,4 +1,4 @@
-import { Command, Option } from 'clipanion';
+import { Command, Option } from '../clipanion.js';
 import { enabled } from '../../util/log.js';
 import { BaseCommand } from '../common.js';
 import { OciError } from '../../errors.js';

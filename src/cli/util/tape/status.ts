@@ -1,4 +1,4 @@
-import { Command, Option } from 'clipanion';
+import { Command, Option } from '../../clipanion.js';
 import { BaseCommand, Exit } from '../../common.js';
 import { tapeStatus } from '../../../sink/index.js';
 
