@@ -11,11 +11,22 @@ import { readdir, readFile } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { Pool, ProxyAgent, type Dispatcher } from 'undici';
+import { createRequire } from 'node:module';
+import type { Dispatcher } from 'undici';
+import type * as Undici from 'undici';
 import { AceError, UserError } from '../errors.js';
 import { isLoopbackHost } from '../oci/reference.js';
 import type { ChunkWriter } from '../source/types.js';
 import { socketRequest } from './socket.js';
+
+// Only the Pool this transport drives through dispatch(), not undici's index: the index also
+// loads fetch, WebSocket, caches, mocks and the request() API, about 0.1 s of CPU at every start
+// (measured with node -e), a fixed cost of every run. undici has no "exports" map, so the path is
+// its own layout (pinned by package-lock.json). A proxy needs the index (ProxyAgent uses the
+// request API the index installs): it is loaded then. test/registry/* cover both.
+const requireUndici = createRequire(import.meta.url);
+const Pool = requireUndici('undici/lib/dispatcher/pool.js') as typeof Undici.Pool;
+const proxyAgent = () => (requireUndici('undici') as typeof Undici).ProxyAgent;
 
 /** A body that stalls this long is dropped (and resumed by the client with a Range request). */
 const BODY_TIMEOUT_MS = 300_000;
@@ -318,7 +329,7 @@ export class Transport {
           bodyTimeout: BODY_TIMEOUT_MS,
         };
         const pool: Dispatcher = proxy
-          ? new ProxyAgent({ uri: proxy, requestTls: tlsOpts, ...common })
+          ? new (proxyAgent())({ uri: proxy, requestTls: tlsOpts, ...common })
           : new Pool(origin, { ...common, connect: tlsOpts });
         this.pools.set(origin, pool);
         return pool;
@@ -329,26 +340,13 @@ export class Transport {
   }
 
   /** One HTTP exchange; low-level failures come back as classified AceErrors. */
-  async request(req: HttpRequest, what: string): Promise<ResponseData> {
-    const pool = await this.pool(req.url.origin);
-    try {
-      return await pool.request({
-        origin: req.url.origin,
-        method: req.method as Dispatcher.HttpMethod,
-        path: req.url.pathname + req.url.search,
-        headers: req.headers,
-        body: req.body,
-        signal: req.signal,
-        highWaterMark: req.highWaterMark,
-      });
-    } catch (e) {
-      throw classifyError(e, what);
-    }
+  request(req: HttpRequest, what: string): Promise<ResponseData> {
+    return this.stream({ ...req, lend: false }, what);
   }
 
   /**
-   * Like request(), but the body arrives through a DispatchBody: for blob downloads, where the
-   * per-chunk cost of the receiving thread bounds throughput.
+   * One exchange whose body arrives through a DispatchBody (no undici Readable in between), or
+   * for a large blob GET (`lend`) through a bare socket (socket.ts).
    */
   async stream(req: HttpRequest, what: string): Promise<ResponseData> {
     if (req.lend && req.method === 'GET' && req.body === undefined) {
