@@ -205,8 +205,9 @@ class SocketBody implements ResponseBody {
       if (this.headBytes > MAX_HEAD) this.fail(protocolError(this.req.what, `response head larger than ${MAX_HEAD} bytes`));
       return end;
     }
-    this.head = [];
     const consumed = at + 4 - (this.headBytes - piece.length);
+    this.head = [];
+    this.headBytes = 0;
     this.parseHead(all.subarray(0, at).toString('latin1'));
     return pos + consumed;
   }
@@ -218,6 +219,8 @@ class SocketBody implements ResponseBody {
       this.fail(protocolError(this.req.what, `not an HTTP response: ${JSON.stringify(lines[0].slice(0, 80))}`));
       return;
     }
+    // An interim answer (100 Continue, 103 Early Hints): the real one follows (RFC 9110 15.2).
+    if (status[1].startsWith('1')) return;
     const headers: Record<string, string | string[]> = {};
     for (const line of lines.slice(1)) {
       const i = line.indexOf(':');

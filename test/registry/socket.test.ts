@@ -13,7 +13,7 @@ import { openRegistrySource } from '../../src/source/registry.js';
 import type { BlobStream } from '../../src/source/types.js';
 import { seededBytes, sha256 } from '../helpers/images.js';
 
-type Framing = 'length' | 'chunked' | 'close' | 'dribble' | 'cut-head';
+type Framing = 'length' | 'chunked' | 'close' | 'dribble' | 'cut-head' | 'interim';
 
 const blobs = new Map<string, { bytes: Buffer; framing: Framing }>();
 function addBlob(framing: Framing, size: number, seed: number) {
@@ -73,6 +73,11 @@ const server = net.createServer((sock) => {
         sock.end(bytes);
         return;
       }
+      case 'interim':
+        // Interim answers come before the real one and carry no body.
+        sock.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n');
+        sock.end(Buffer.concat([Buffer.from(`${ok}Content-Length: ${bytes.length}\r\n\r\n`), bytes]));
+        return;
       case 'cut-head':
         sock.end('HTTP/1.1 200 OK\r\nContent-Le');
         return;
@@ -105,7 +110,7 @@ async function iterated(stream: BlobStream): Promise<Buffer> {
 const src = await openRegistrySource(`${host}/s/img:v1`, quick);
 t.teardown(() => src.close());
 
-for (const framing of ['length', 'chunked', 'close', 'dribble'] as const) {
+for (const framing of ['length', 'chunked', 'close', 'dribble', 'interim'] as const) {
   t.test(`${framing}: bytes identical, piped (with waits) and iterated`, async (t) => {
     const desc = addBlob(framing, 3_000_017, framing.length);
     t.equal(sha256(await piped(await src.fetchBlob(desc), true)), desc.digest);
