@@ -73,6 +73,11 @@ class SocketBody implements ResponseBody {
 
   start(): void {
     const { url, signal } = this.req;
+    // Header values can come from elsewhere (a token service's answer): no line breaks, or they
+    // would start headers of their own (undici refuses them the same way).
+    for (const [k, v] of Object.entries(this.req.headers)) {
+      if (/[\r\n]/.test(k + v)) throw protocolError(this.req.what, `refusing to send header ${k}: it contains a line break`);
+    }
     const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
     const buffer = Buffer.allocUnsafe(READ_SIZE);

@@ -155,3 +155,12 @@ t.test('a response cut inside its head is a network error (retried, then reporte
 t.test('a large blob that is missing: the registry error, named', async (t) => {
   await t.rejects(src.fetchBlob({ mediaType: 'application/octet-stream', digest: `sha256:${'0'.repeat(64)}`, size: 5 << 20 }), { code: 'ENOTFOUND_BLOB' });
 });
+
+t.test('a header value with a line break is refused, not sent', async (t) => {
+  const { socketRequest } = await import('../../src/registry/socket.js');
+  const url = new URL(`http://${host}/v2/s/img/blobs/sha256:${'1'.repeat(64)}`);
+  await t.rejects(socketRequest({ url, headers: { Authorization: 'Bearer x\r\nX-Injected: 1' }, timeoutMs: 1000, what: 'fetch blob' }), {
+    code: 'EREGISTRY',
+    message: /refusing to send header Authorization: it contains a line break/,
+  });
+});
