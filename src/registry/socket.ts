@@ -19,6 +19,7 @@ import type { ResponseBody, ResponseData } from './transport.js';
 
 const READ_SIZE = 1 << 20;
 const MAX_HEAD = 64 << 10;
+const CONNECT_TIMEOUT_MS = 10_000;
 
 export interface SocketRequest {
   url: URL;
@@ -87,6 +88,11 @@ class SocketBody implements ResponseBody {
         ? // tls.connect takes `onread` as net.connect does (Node's tls docs); @types/node lacks it.
           tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ALPNProtocols: ['http/1.1'], ...this.req.tls, onread } as tls.ConnectionOptions)
         : net.connect({ host, port, onread });
+    // A host that never answers the connection fails in CONNECT_TIMEOUT_MS (undici's default
+    // too), a retryable network error, not after the long idle timeout of a body.
+    const connecting = setTimeout(() => this.fail(networkError('ETIMEDOUT', `no connection to ${url.host} in ${CONNECT_TIMEOUT_MS / 1000} s`)), CONNECT_TIMEOUT_MS);
+    this.socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => clearTimeout(connecting));
+    this.socket.once('close', () => clearTimeout(connecting));
     this.socket.setNoDelay(true);
     this.socket.setTimeout(this.req.timeoutMs);
     this.socket.on('timeout', () => this.fail(networkError('ETIMEDOUT', `no data for ${this.req.timeoutMs / 1000} s`)));
