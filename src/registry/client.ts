@@ -77,9 +77,7 @@ interface SendOptions {
   redirects?: boolean;
   signal?: AbortSignal;
   highWaterMark?: number;
-  /** Stream the body through a DispatchBody (blob downloads). */
-  stream?: boolean;
-  /** With `stream`: a large blob, read on a bare socket unless proxied (transport.ts). */
+  /** A large blob: read on a bare socket unless proxied (transport.ts). */
   lend?: boolean;
 }
 
@@ -169,7 +167,7 @@ export class RegistryClient {
       let res: ResponseData;
       try {
         const req = { method: o.method, url, headers, body: o.body, signal, highWaterMark: o.highWaterMark, lend: o.lend };
-        res = o.stream ? await this.transport.stream(req, o.what) : await this.transport.request(req, o.what);
+        res = await this.transport.request(req, o.what);
       } catch (e) {
         if (isRetryable(e) && replayable && attempt < this.retry.attempts) {
           await pause(this.backoff(attempt), signal, o.what);
@@ -358,7 +356,7 @@ export class RegistryClient {
   async fetchBlob(desc: Descriptor, signal?: AbortSignal): Promise<BlobStream> {
     const what = this.ctx('fetch blob', desc.digest);
     const lend = desc.size >= LEND_MIN;
-    const first = await this.send({ method: 'GET', url: `blobs/${desc.digest}`, what, redirects: true, signal, highWaterMark: BLOB_HIGH_WATER_MARK, stream: true, lend });
+    const first = await this.send({ method: 'GET', url: `blobs/${desc.digest}`, what, redirects: true, signal, highWaterMark: BLOB_HIGH_WATER_MARK, lend });
     if (first.statusCode !== 200) throw await this.responseError(first, what, 'blob');
     return pushBlobStream((write) => this.deliverBlob(desc, first, what, write, lend, signal));
   }
@@ -414,7 +412,6 @@ export class RegistryClient {
           redirects: true,
           signal,
           highWaterMark: BLOB_HIGH_WATER_MARK,
-          stream: true,
           lend,
         });
         if (res.statusCode === 200) {

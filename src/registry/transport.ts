@@ -17,7 +17,7 @@ import type * as Undici from 'undici';
 import { AceError, UserError } from '../errors.js';
 import { isLoopbackHost } from '../oci/reference.js';
 import type { ChunkWriter } from '../source/types.js';
-import { socketRequest } from './socket.js';
+import { socketRequest, type SocketRequest } from './socket.js';
 
 // Only the Pool this transport drives through dispatch(), not undici's index: the index also
 // loads fetch, WebSocket, caches, mocks and the request() API, about 0.1 s of CPU at every start
@@ -151,7 +151,7 @@ export function isRetryable(e: unknown): boolean {
   return e instanceof AceError && e.code === 'ENETWORK';
 }
 
-/** What send() callers read: undici's ResponseData, or a streamed blob answer (DispatchBody). */
+/** What send() callers read: a DispatchBody, or a SocketBody for a large blob (socket.ts). */
 export interface ResponseBody extends AsyncIterable<unknown> {
   readonly destroyed: boolean;
   /** Lend the body's bytes to `write` (socket.ts); bodies without it are iterated. */
@@ -275,7 +275,7 @@ export interface HttpRequest {
 /** How a connection to an origin is made: through a proxy, or directly with these TLS options. */
 interface ConnectPlan {
   proxy?: string;
-  tls?: { rejectUnauthorized: boolean; ca?: string[]; cert?: string; key?: string };
+  tls?: SocketRequest['tls'];
 }
 
 /** A pool per origin, created on first use with that origin's TLS options. */
@@ -339,16 +339,12 @@ export class Transport {
     return p;
   }
 
-  /** One HTTP exchange; low-level failures come back as classified AceErrors. */
-  request(req: HttpRequest, what: string): Promise<ResponseData> {
-    return this.stream({ ...req, lend: false }, what);
-  }
-
   /**
-   * One exchange whose body arrives through a DispatchBody (no undici Readable in between), or
-   * for a large blob GET (`lend`) through a bare socket (socket.ts).
+   * One HTTP exchange; low-level failures come back as classified AceErrors. The body arrives
+   * through a DispatchBody (no undici Readable in between), or for a large blob GET (`lend`)
+   * through a bare socket (socket.ts).
    */
-  async stream(req: HttpRequest, what: string): Promise<ResponseData> {
+  async request(req: HttpRequest, what: string): Promise<ResponseData> {
     if (req.lend && req.method === 'GET' && req.body === undefined) {
       const plan = await this.plan(req.url.origin);
       if (!plan.proxy) {

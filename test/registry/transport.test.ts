@@ -38,7 +38,7 @@ t.test('a slow consumer pauses the socket (bounded memory)', async (t) => {
   t.teardown(s.stop);
   const tr = new Transport(process.env, 2);
   t.teardown(() => tr.close());
-  const res = await tr.stream({ method: 'GET', url: s.url, highWaterMark: 256 << 10 }, 'test');
+  const res = await tr.request({ method: 'GET', url: s.url, highWaterMark: 256 << 10 }, 'test');
   let n = 0;
   for await (const c of res.body) {
     n += (c as Buffer).length;
@@ -72,7 +72,7 @@ t.test('breaking off releases the connection; queued bytes come before an error'
   t.teardown(s.stop);
   const tr = new Transport(process.env, 2);
   t.teardown(() => tr.close());
-  const res = await tr.stream({ method: 'GET', url: s.url, highWaterMark: 128 << 10 }, 'test');
+  const res = await tr.request({ method: 'GET', url: s.url, highWaterMark: 128 << 10 }, 'test');
   for await (const c of res.body) {
     t.ok((c as Buffer).length > 0);
     break;
@@ -81,7 +81,7 @@ t.test('breaking off releases the connection; queued bytes come before an error'
   await new Promise((r) => setTimeout(r, 100));
   t.ok(closed, 'the server saw the connection go before the end');
 
-  const cut = await tr.stream({ method: 'GET', url: s.url, headers: { 'x-mode': 'cut' }, highWaterMark: 1 << 20 }, 'fetch blob, x');
+  const cut = await tr.request({ method: 'GET', url: s.url, headers: { 'x-mode': 'cut' }, highWaterMark: 1 << 20 }, 'fetch blob, x');
   let n = 0;
   const err = await (async () => {
     for await (const c of cut.body) n += (c as Buffer).length;
