@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { Duplex } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { AceError } from '../errors.js';
+import { pipeIterable } from '../source/stream.js';
 import type { ChunkWriter } from '../source/types.js';
 
 type ZstdFactory = (level: number) => { write(chunk: Uint8Array): Promise<Buffer>; endFrame(): Promise<Buffer> };
@@ -56,12 +57,7 @@ export class ArchiveOutput {
 
   /** Write one frame of these chunks. */
   chunks(chunks: Iterable<Uint8Array>): Promise<void> {
-    return this.frame(async (write) => {
-      for (const c of chunks) {
-        const wait = write(c);
-        if (wait) await wait;
-      }
-    });
+    return this.frame((write) => pipeIterable(chunks, write));
   }
 
   /**

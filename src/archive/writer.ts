@@ -1,6 +1,7 @@
 import type { Descriptor } from '../oci/descriptor.js';
 import { verifyingWriter } from '../oci/verify.js';
 import type { Plan } from '../plan/plan.js';
+import { pipeIterable } from '../source/stream.js';
 import type { BlobFetcher, BlobStream } from '../source/types.js';
 import { type Reporter, silentReporter } from '../ui/events.js';
 import { type ArchiveEntry, type LayoutOptions, blobEntries, prefixEntries, suffixEntries } from './entries.js';
@@ -93,10 +94,7 @@ export async function writeArchive(plan: Plan, fetcher: BlobFetcher, sink: ByteS
       const stream = await pending.get(desc)!;
       pending.delete(desc);
       await out.frame(async (write) => {
-        for (const h of head) {
-          const wait = write(h);
-          if (wait) await wait;
-        }
+        await pipeIterable(head, write);
         const verify = verifyingWriter(desc, opts.sourceName, write);
         await stream.pipeTo(verify.write);
         verify.end();

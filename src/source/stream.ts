@@ -8,7 +8,7 @@
 import type { BlobStream, ChunkWriter } from './types.js';
 
 /** Push every chunk of `source` to `write`, waiting whenever `write` returns a promise. */
-export async function pipeIterable(source: AsyncIterable<Uint8Array>, write: ChunkWriter): Promise<void> {
+export async function pipeIterable(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, write: ChunkWriter): Promise<void> {
   for await (const chunk of source) {
     const wait = write(chunk);
     if (wait) await wait;
