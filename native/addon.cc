@@ -96,6 +96,9 @@ class WriterWrap : public Napi::ObjectWrap<WriterWrap> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Writer",
                        {InstanceMethod<&WriterWrap::Push>("push"),
+                        InstanceMethod<&WriterWrap::Ring>("ring"),
+                        InstanceMethod<&WriterWrap::Writable>("writable"),
+                        InstanceMethod<&WriterWrap::Commit>("commit"),
                         InstanceMethod<&WriterWrap::RequestSpace>("requestSpace"),
                         InstanceMethod<&WriterWrap::End>("end"),
                         InstanceMethod<&WriterWrap::Stats>("stats"),
@@ -167,6 +170,29 @@ class WriterWrap : public Napi::ObjectWrap<WriterWrap> {
     if (off > len) off = len;
     int64_t n = core_->push(arr.Data() + off, len - off);
     return Napi::Number::New(info.Env(), static_cast<double>(n));
+  }
+
+  // ring() -> an ArrayBuffer over the ring's memory, for receiving straight into it. It holds a
+  // reference to the writer core, so the memory outlives every view of it.
+  Napi::Value Ring(const Napi::CallbackInfo& info) {
+    auto* keep = new std::shared_ptr<BlockWriter>(core_);
+    return Napi::ArrayBuffer::New(
+        info.Env(), core_->ringData(), core_->ringCapacity(),
+        [](Napi::Env, void*, std::shared_ptr<BlockWriter>* k) { delete k; }, keep);
+  }
+
+  // writable() -> contiguous free bytes at the head, or -1 (writer finished or failed, or ended).
+  // The head's ring offset is the bytes accepted so far modulo the capacity; commit() checks it.
+  Napi::Value Writable(const Napi::CallbackInfo& info) {
+    size_t offset = 0;
+    return Napi::Number::New(info.Env(), static_cast<double>(core_->writable(&offset)));
+  }
+
+  // commit(offset, n) -> n, -1 (writer finished or failed), -2 (not at the head: nothing done).
+  Napi::Value Commit(const Napi::CallbackInfo& info) {
+    size_t offset = static_cast<size_t>(info[0].As<Napi::Number>().Int64Value());
+    size_t n = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
+    return Napi::Number::New(info.Env(), static_cast<double>(core_->commit(offset, n)));
   }
 
   Napi::Value RequestSpace(const Napi::CallbackInfo& info) {

@@ -39,6 +39,9 @@ class SpscRing {
 
   size_t capacity() const { return cap_; }
   size_t blockSize() const { return bs_; }
+  // The ring's memory, for a producer that receives straight into the free region at the head
+  // (writable()/commit()); the consumer's part [tail, head) must never be written.
+  uint8_t* data() const { return buf_; }
 
   // ---- producer side ----
 
@@ -60,8 +63,8 @@ class SpscRing {
     return take;
   }
 
-  // Zero-copy producing (the native input pump reads straight into the ring): the contiguous
-  // free region at the head, then commit() what was filled.
+  // Zero-copy producing (the native input pump, or JavaScript receiving from a socket, reads
+  // straight into the ring): the contiguous free region at the head, then commit() what was filled.
   uint8_t* writable(size_t* len) {
     const uint64_t head = head_.load(std::memory_order_relaxed);
     tailCache_ = tail_.load(std::memory_order_acquire);

@@ -135,6 +135,24 @@ int64_t BlockWriter::push(const uint8_t* p, size_t n) {
   return static_cast<int64_t>(copied);
 }
 
+int64_t BlockWriter::writable(size_t* offset) {
+  if (done_.load(std::memory_order_acquire) || ended_.load(std::memory_order_relaxed)) return -1;
+  size_t len = 0;
+  uint8_t* p = ring_.writable(&len);
+  *offset = static_cast<size_t>(p - ring_.data());
+  return static_cast<int64_t>(len);
+}
+
+int64_t BlockWriter::commit(size_t offset, size_t n) {
+  if (done_.load(std::memory_order_acquire) || ended_.load(std::memory_order_relaxed)) return -1;
+  size_t len = 0;
+  uint8_t* p = ring_.writable(&len);
+  if (static_cast<size_t>(p - ring_.data()) != offset || n > len) return -2;
+  ring_.commit(n);
+  if (n && ring_.fill() >= hwmBytes_) dataEv_.notify();
+  return static_cast<int64_t>(n);
+}
+
 bool BlockWriter::requestSpace(size_t need) {
   // Ask only for space that an idle writer leaves: it sleeps whenever the fill is below the
   // high-water mark, so more free space than capacity-hwm+1 may never come without more input.

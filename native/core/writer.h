@@ -67,6 +67,16 @@ class BlockWriter : public std::enable_shared_from_this<BlockWriter> {
   // ---- producer (one thread) ----
   // Copies what fits; returns bytes copied, or -1 once the writer has finished or failed.
   int64_t push(const uint8_t* p, size_t n);
+  // Zero-copy producing, for a producer that receives straight into the ring (a socket's read
+  // buffer in JavaScript): the contiguous free bytes at the head, which starts at byte `*offset`
+  // of ringData(); -1 once the writer has finished or failed, or input has ended.
+  int64_t writable(size_t* offset);
+  // Publishes `n` bytes written at ring offset `offset` (where writable() said the head is).
+  // Returns n, -1 once the writer has finished or failed, -2 when `offset` is not the head or
+  // the bytes are more than the free region holds (a producer bug: nothing is committed).
+  int64_t commit(size_t offset, size_t n);
+  uint8_t* ringData() const { return ring_.data(); }
+  size_t ringCapacity() const { return ring_.capacity(); }
   // Asks for `need` free bytes. true: they are there (or the writer is gone), push again now;
   // false: listener->onSpace() (or onDone()) follows.
   bool requestSpace(size_t need);

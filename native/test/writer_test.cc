@@ -102,6 +102,63 @@ void fileRoundTrip(size_t bs, size_t bufferSize, unsigned hwm, size_t total) {
   CHECK(l->dones == 1, "onDone called %d times", l->dones.load());
 }
 
+// writable()/commit(): a producer that receives straight into the ring (JavaScript's socket
+// reads) interleaved with push(); a commit anywhere but the head, or longer than the free
+// region, is refused and changes nothing.
+void commitInPlace(size_t bs, size_t blocks, size_t total) {
+  char path[] = "/tmp/ace-dt-commit-XXXXXX";
+  int fd = mkstemp(path);
+  OpenError oe;
+  auto w = std::make_shared<BlockWriter>(openDevice(fd, false, false, bs, &oe), WriterConfig{bs, bs * blocks, 50});
+  auto l = std::make_shared<EventListener>();
+  w->start(l);
+  auto data = randomData(total, bs * 7 + total);
+  uint64_t s = total | 1;
+  size_t off = 0, inPlace = 0;
+  int refused = 0;
+  while (off < total) {
+    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+    size_t want = 1 + s % (bs * 3);
+    if (want > total - off) want = total - off;
+    uint32_t seen = l->ev.prepare();
+    if (s & 1) {
+      size_t at = 0;
+      int64_t room = w->writable(&at);
+      CHECK(room >= 0, "writable() %lld", (long long)room);
+      if (room <= 0) {
+        if (!w->requestSpace(1)) l->ev.wait(seen);
+        continue;
+      }
+      size_t n = want < static_cast<size_t>(room) ? want : static_cast<size_t>(room);
+      std::memcpy(w->ringData() + at, data.data() + off, n);
+      if (w->commit(at + 1, n) != -2) refused = -1000;                      // not the head
+      if (w->commit(at, w->ringCapacity() + 1) != -2) refused = -1000;  // past the free region
+      ++refused;
+      CHECK(w->commit(at, n) == static_cast<int64_t>(n), "commit of %zu at %zu", n, at);
+      off += n;
+      inPlace += n;
+    } else {
+      int64_t k = w->push(data.data() + off, want);
+      CHECK(k >= 0, "push failed");
+      off += static_cast<size_t>(k);
+      if (static_cast<size_t>(k) < want && !w->requestSpace(want - static_cast<size_t>(k))) l->ev.wait(seen);
+    }
+  }
+  w->end();
+  size_t at = 0;
+  CHECK(w->writable(&at) == -1, "writable() after end()");
+  w->waitFinished();
+  CHECK(!w->failed(), "writer failed errno %d", w->failure().err);
+  CHECK(refused > 0, "bad commits were not refused (%d)", refused);
+  CHECK(inPlace > total / 4, "only %zu of %zu bytes committed in place", inPlace, total);
+  std::vector<uint8_t> back(total + 1);
+  FILE* f = std::fopen(path, "rb");  // the writer closed its descriptor
+  size_t got = std::fread(back.data(), 1, total + 1, f);
+  std::fclose(f);
+  unlink(path);
+  CHECK(got == total && std::memcmp(back.data(), data.data(), total) == 0, "bs=%zu: file content differs (%zu bytes)", bs, got);
+}
+
 // Packet-mode pipe (pipe(7) O_DIRECT): each write(2) of up to PIPE_BUF bytes is one packet and
 // read(2) returns one packet, so the reader sees the writer's exact write sizes.
 void writeSizes(size_t bs, size_t blocks, size_t total) {
@@ -319,6 +376,8 @@ int main() {
   devFull();
   highWaterMark();
   requestBelowMark();
+  commitInPlace(512, 4, 300000 + 11);
+  commitInPlace(65536, 16, 20000000 + 3);
   pumpRoundTrip(512, 4096, 1000000 + 7);
   pumpRoundTrip(65536, 1 << 20, 20000000 + 1);
   pumpRoundTrip(1, 1, 3000);

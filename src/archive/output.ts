@@ -4,7 +4,7 @@ import { Duplex } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { AceError } from '../errors.js';
 import { pipeIterable } from '../source/stream.js';
-import type { ChunkWriter } from '../source/types.js';
+import type { ChunkWriter, Landing } from '../source/types.js';
 
 type ZstdFactory = (level: number) => { write(chunk: Uint8Array): Promise<Buffer>; endFrame(): Promise<Buffer> };
 let zstdFactory: Promise<ZstdFactory | undefined> | undefined;
@@ -21,6 +21,8 @@ function nativeZstd(): Promise<ZstdFactory | undefined> {
 /** Where archive bytes go: the native sink's write(), which signals backpressure with a promise. */
 export interface ByteSink {
   write(chunk: Uint8Array): Promise<void> | undefined;
+  /** The sink's own memory to receive bytes into (see Landing), when it has any. */
+  landing?(max: number): Buffer | undefined;
 }
 
 export type Compression = 'gzip' | 'zstd';
@@ -62,11 +64,14 @@ export class ArchiveOutput {
 
   /**
    * Write one frame whose uncompressed content `produce` writes. Chunks are lent (ChunkWriter):
-   * uncompressed they go straight to the sink, which copies them into its ring.
+   * uncompressed they go straight to the sink, which copies them into its ring, and the sink's
+   * landing (if any) lets a producer receive them in the ring in the first place. Compressed,
+   * there is no landing: the compressor's output is what reaches the sink.
    */
-  async frame(produce: (write: ChunkWriter) => Promise<void>): Promise<void> {
+  async frame(produce: (write: ChunkWriter, landing?: Landing) => Promise<void>): Promise<void> {
     if (!this.compression) {
-      await produce(this.write);
+      const sink = this.sink;
+      await produce(this.write, sink.landing ? (max) => sink.landing!(max) : undefined);
       return;
     }
     if (this.compression === 'gzip') {

@@ -93,10 +93,10 @@ export async function writeArchive(plan: Plan, fetcher: BlobFetcher, sink: ByteS
     } else {
       const stream = await pending.get(desc)!;
       pending.delete(desc);
-      await out.frame(async (write) => {
+      await out.frame(async (write, landing) => {
         await pipeIterable(head, write);
         const verify = verifyingWriter(desc, opts.sourceName, write);
-        await stream.pipeTo(verify.write);
+        await stream.pipeTo(verify.write, landing);
         verify.end();
         if (pad) await write(ZEROS.subarray(0, pad));
       });

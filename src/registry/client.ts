@@ -22,7 +22,7 @@ import { VERSION } from '../version.js';
 import { Authenticator, readText } from './auth.js';
 import { CredentialStore } from './credentials.js';
 import { pipeIterable, pushBlobStream } from '../source/stream.js';
-import type { BlobStream, ChunkWriter } from '../source/types.js';
+import type { BlobStream, ChunkWriter, Landing } from '../source/types.js';
 import { Transport, classifyError, isRetryable, type ResponseData } from './transport.js';
 
 export interface ClientOptions {
@@ -358,10 +358,10 @@ export class RegistryClient {
     const lend = desc.size >= LEND_MIN;
     const first = await this.send({ method: 'GET', url: `blobs/${desc.digest}`, what, redirects: true, signal, highWaterMark: BLOB_HIGH_WATER_MARK, lend });
     if (first.statusCode !== 200) throw await this.responseError(first, what, 'blob');
-    return pushBlobStream((write) => this.deliverBlob(desc, first, what, write, lend, signal));
+    return pushBlobStream((write, landing) => this.deliverBlob(desc, first, what, write, lend, signal, landing));
   }
 
-  private async deliverBlob(desc: Descriptor, first: ResponseData, what: string, write: ChunkWriter, lend: boolean, signal?: AbortSignal): Promise<void> {
+  private async deliverBlob(desc: Descriptor, first: ResponseData, what: string, write: ChunkWriter, lend: boolean, signal?: AbortSignal, landing?: Landing): Promise<void> {
     const limit = desc.size + 1;
     let received = 0;
     let res = first;
@@ -389,7 +389,7 @@ export class RegistryClient {
       for (;;) {
         const before = received;
         try {
-          await (res.body.pipeTo ? res.body.pipeTo(counted) : pipeIterable(res.body as AsyncIterable<Uint8Array>, counted));
+          await (res.body.pipeTo ? res.body.pipeTo(counted, landing) : pipeIterable(res.body as AsyncIterable<Uint8Array>, counted));
           return;
         } catch (e) {
           if (consumerFailed) throw consumerFailed.error;

@@ -14,7 +14,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { AceError } from '../errors.js';
 import { pushBlobStream } from '../source/stream.js';
-import type { ChunkWriter } from '../source/types.js';
+import type { ChunkWriter, Landing } from '../source/types.js';
 import type { ResponseBody, ResponseData } from './transport.js';
 
 const READ_SIZE = 1 << 20;
@@ -59,6 +59,9 @@ class SocketBody implements ResponseBody {
   /** Where processing stopped while a write was pending or no consumer was attached yet. */
   private rest: { buf: Buffer; pos: number; end: number } | undefined;
   private write: ChunkWriter | undefined;
+  /** The consumer's memory to receive body bytes into (the native ring), when it offers any. */
+  private landing: Landing | undefined;
+  private readonly own = Buffer.allocUnsafe(READ_SIZE);
   private finished = false;
   private failure: Error | undefined;
   private settle: { resolve: () => void; reject: (e: Error) => void } | undefined;
@@ -81,8 +84,8 @@ class SocketBody implements ResponseBody {
     }
     const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-    const buffer = Buffer.allocUnsafe(READ_SIZE);
-    const onread = { buffer, callback: (n: number, buf: Buffer) => this.onRead(buf, n) };
+    // Node asks for the buffer of the next read after every callback (net.Socket `onread`).
+    const onread = { buffer: () => this.nextBuffer(), callback: (n: number, buf: Buffer) => this.onRead(buf, n) };
     this.socket =
       url.protocol === 'https:'
         ? // tls.connect takes `onread` as net.connect does (Node's tls docs); @types/node lacks it.
@@ -118,6 +121,23 @@ class SocketBody implements ResponseBody {
   }
 
   // ---- receiving ----
+
+  /**
+   * Where the next read lands: straight in the consumer's ring while a Content-Length body is
+   * being piped (then the chunk handed on is published there without a copy), else our buffer.
+   * A view is at most the body's remaining length, so nothing past the body (the server's
+   * stray bytes) ever lands in the ring, and none is handed out while bytes wait in `rest`
+   * (they are written first, which would move the ring's head under the view). Once the body
+   * is complete or failed the socket is destroyed, so no read uses a view after that.
+   */
+  private nextBuffer(): Buffer {
+    const f = this.framing;
+    if (this.landing && !this.done && !this.rest && f?.kind === 'length' && f.left > 0) {
+      const view = this.landing(Math.min(f.left, READ_SIZE));
+      if (view) return view;
+    }
+    return this.own;
+  }
 
   private onRead(buf: Buffer, n: number): boolean {
     if (this.done) return false;
@@ -328,10 +348,14 @@ class SocketBody implements ResponseBody {
 
   // ---- consuming ----
 
-  /** Lend every body byte to `write`, in order; resolves after the last one was accepted. */
-  pipeTo(write: ChunkWriter): Promise<void> {
+  /**
+   * Lend every body byte to `write`, in order; resolves after the last one was accepted. With a
+   * `landing`, reads go straight into the memory it offers whenever it offers some.
+   */
+  pipeTo(write: ChunkWriter, landing?: Landing): Promise<void> {
     if (this.write) return Promise.reject(new AceError('EINTERNAL', 'a response body can be read only once'));
     this.write = write;
+    this.landing = landing;
     return new Promise<void>((resolve, reject) => {
       if (this.failure) return reject(this.failure);
       if (this.finished) return resolve();

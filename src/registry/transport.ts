@@ -16,7 +16,7 @@ import type { Dispatcher } from 'undici';
 import type * as Undici from 'undici';
 import { AceError, UserError } from '../errors.js';
 import { isLoopbackHost } from '../oci/reference.js';
-import type { ChunkWriter } from '../source/types.js';
+import type { ChunkWriter, Landing } from '../source/types.js';
 import { socketRequest, type SocketRequest } from './socket.js';
 
 // Only the Pool this transport drives through dispatch(), not undici's index: the index also
@@ -154,8 +154,8 @@ export function isRetryable(e: unknown): boolean {
 /** What send() callers read: a DispatchBody, or a SocketBody for a large blob (socket.ts). */
 export interface ResponseBody extends AsyncIterable<unknown> {
   readonly destroyed: boolean;
-  /** Lend the body's bytes to `write` (socket.ts); bodies without it are iterated. */
-  pipeTo?(write: ChunkWriter): Promise<void>;
+  /** Lend the body's bytes to `write`, received into `landing` where offered (socket.ts); bodies without it are iterated. */
+  pipeTo?(write: ChunkWriter, landing?: Landing): Promise<void>;
   destroy(error?: Error): unknown;
   dump(opts?: { limit: number }): Promise<void>;
 }

@@ -137,6 +137,9 @@ function tapePositionOf(s: RawTapeStatus): TapePosition {
   };
 }
 
+/** The least free space worth a landing (a smaller read costs more per byte than one copy). */
+const LANDING_MIN = 64 << 10;
+
 class NativeSink implements Sink {
   readonly kind: SinkResult['kind'];
   readonly #raw: RawWriter;
@@ -144,6 +147,11 @@ class NativeSink implements Sink {
   /** Free space to wait for before refilling: a quarter ring (at least a block) per wake-up. */
   readonly #target: number;
   #queue: Pending[] = [];
+  /** Bytes accepted into the ring from JavaScript (pushed or committed): the head's position. */
+  #head = 0;
+  readonly #capacity: number;
+  /** The ring's memory, once a landing has been asked for. */
+  #ring: ArrayBuffer | undefined;
   #ended = false;
   #done = false;
   #refd = false;
@@ -158,6 +166,7 @@ class NativeSink implements Sink {
     this.kind = info.kind;
     this.#startPosition = info.tape?.block;
     const capacity = raw.stats().capacity;
+    this.#capacity = capacity;
     this.#target = Math.min(capacity, Math.max(opts.blockSize, Math.floor(capacity / 4)));
     if (this.kind === 'tape') this.tapePosition = () => tapePositionOf(this.#raw.tapePosition());
   }
@@ -167,8 +176,10 @@ class NativeSink implements Sink {
   write(chunk: Uint8Array): Promise<void> | undefined {
     if (this.#error) return Promise.reject(this.#error);
     if (this.#ended || this.#result) return Promise.reject(new AceError('ESINKCLOSED', 'write after the output was closed'));
+    if (this.#ring !== undefined && chunk.buffer === this.#ring) return this.#commit(chunk);
     if (this.#queue.length === 0) {
       const n = this.#raw.push(chunk, 0);
+      if (n > 0) this.#head += n;
       if (n === chunk.byteLength) return undefined;
       if (n < 0) return Promise.reject(this.#failure());
       return new Promise((resolve, reject) => {
@@ -179,6 +190,29 @@ class NativeSink implements Sink {
     return new Promise((resolve, reject) => {
       this.#queue.push({ chunk, off: 0, resolve, reject });
     });
+  }
+
+  landing(max: number): Buffer | undefined {
+    if (this.#queue.length > 0 || this.#ended || this.#result || this.#error) return undefined;
+    const free = this.#raw.writable();
+    // A sliver before the ring's end is not worth a read of its own: the producer's buffer
+    // (and push(), which wraps) takes the bytes instead.
+    if (free < Math.min(max, LANDING_MIN)) return undefined;
+    this.#ring ??= this.#raw.ring();
+    return Buffer.from(this.#ring, this.#head % this.#capacity, Math.min(free, max));
+  }
+
+  /** Publish bytes that were received into a landing view: they are in the ring already. */
+  #commit(chunk: Uint8Array): Promise<void> | undefined {
+    // Checked before and by the addon: anything written since the view was handed out would
+    // have moved the head, and the view's bytes would then belong to the wrong place.
+    const n = this.#queue.length > 0 ? -2 : this.#raw.commit(chunk.byteOffset, chunk.byteLength);
+    if (n === -1) return Promise.reject(this.#failure());
+    if (n !== chunk.byteLength) {
+      throw new AceError('EINTERNAL', `bytes received into the ring at offset ${chunk.byteOffset} are not at its head (${this.#head % this.#capacity})`);
+    }
+    this.#head += n;
+    return undefined;
   }
 
   /** Called by the addon's thread-safe function on the JavaScript thread. */
@@ -216,6 +250,7 @@ class NativeSink implements Sink {
           return;
         }
         head.off += n;
+        this.#head += n;
         if (head.off < head.chunk.byteLength) break;
         this.#queue.shift();
         head.resolve();

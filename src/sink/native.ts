@@ -37,6 +37,12 @@ export interface RawStats extends SinkStats {
 export interface RawWriter {
   /** Bytes copied from chunk[offset..], or -1 once the writer has finished or failed. */
   push(chunk: Uint8Array, offset: number): number;
+  /** An ArrayBuffer over the ring's memory (it keeps the writer's memory alive). */
+  ring(): ArrayBuffer;
+  /** Contiguous free bytes at the head (ring offset: bytes accepted modulo capacity), or -1 once finished or ended. */
+  writable(): number;
+  /** Publish n bytes received at ring offset `offset`: n, -1 once finished, -2 when offset is not the head. */
+  commit(offset: number, n: number): number;
   /** true: the space is there, push again; false: the callback gets 'space' (or 'done'). */
   requestSpace(need: number): boolean;
   end(): void;

@@ -67,6 +67,13 @@ export interface Sink {
    * the whole chunk is in (backpressure). Rejects with a WriterError once the writer has failed.
    */
   write(chunk: Uint8Array): Promise<void> | undefined;
+  /**
+   * A view of the ring's free space at its head, at most `max` bytes, for a producer to receive
+   * its next bytes into (source/types.ts Landing); undefined while write() has bytes queued or
+   * the free space is small. Handing write() the filled part (a subarray from the view's start)
+   * publishes it without a copy. The view is good only until anything else is written.
+   */
+  landing?(max: number): Buffer | undefined;
   /** Drain the ring to the medium, close (the st driver writes the filemark), report. */
   close(): Promise<SinkResult>;
   /** Stop accepting input, drain what is in the ring where possible, close. */

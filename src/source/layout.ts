@@ -6,7 +6,6 @@ import { Annotation, type Descriptor, isDescriptor } from '../oci/descriptor.js'
 import { blobPath, isValidDigest } from '../oci/digest.js';
 import { isManifest } from '../oci/mediatype.js';
 import type { ImageSource } from './types.js';
-import { iterableBlobStream } from './stream.js';
 
 /**
  * `oci:PATH[:TAG]` or `oci:PATH@DIGEST`: an OCI image layout on disk (image-spec image-layout.md),
@@ -32,6 +31,7 @@ export function parseLayoutRef(ref: string): { path: string; tag?: string; diges
 }
 
 const MAX_MANIFEST = 4 * 1024 * 1024;
+const READ_SIZE = 1 << 20;
 
 export async function openLayoutSource(ref: string): Promise<ImageSource> {
   const { path, tag, digest } = parseLayoutRef(ref);
@@ -86,11 +86,43 @@ export async function openLayoutSource(ref: string): Promise<ImageSource> {
         throw new OciError('ENOTFOUND_BLOB', `fetch blob, ${desc.digest}, ${ref}: ${e.message}`);
       });
       // Read one byte past the size so that trailing data is detected by the verifier.
-      const stream = createReadStream('', { fd: fh, highWaterMark: 1 << 20, end: desc.size, signal });
-      // A blob opened ahead (prefetch) may be aborted before anyone reads it: keep the error for
-      // the reader (the async iterator rethrows it) instead of letting it crash the process.
-      stream.on('error', () => {});
-      return iterableBlobStream(stream);
+      const limit = desc.size + 1;
+      let consumed = false;
+      // A blob opened ahead (prefetch) and aborted before anyone reads it: close the file.
+      const onAbort = () => void (consumed || fh.close().catch(() => undefined));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const consume = () => {
+        if (consumed) throw new OciError('EINTERNAL', `fetch blob, ${desc.digest}, ${ref}: a blob stream can be read only once`);
+        consumed = true;
+        signal?.removeEventListener('abort', onAbort);
+        signal?.throwIfAborted();
+      };
+      return {
+        [Symbol.asyncIterator]() {
+          consume();
+          return createReadStream('', { fd: fh, highWaterMark: 1 << 20, end: desc.size, signal })[Symbol.asyncIterator]();
+        },
+        // Piped, each read lands in the consumer's ring when it offers room (no copy), else in
+        // one reused buffer.
+        async pipeTo(write, landing) {
+          consume();
+          let own: Buffer | undefined;
+          try {
+            for (let pos = 0; pos < limit; ) {
+              signal?.throwIfAborted();
+              const want = Math.min(READ_SIZE, limit - pos);
+              const buf = landing?.(want) ?? (own ??= Buffer.allocUnsafe(READ_SIZE));
+              const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, want), pos);
+              if (bytesRead === 0) break;
+              pos += bytesRead;
+              const wait = write(buf.subarray(0, bytesRead));
+              if (wait) await wait;
+            }
+          } finally {
+            await fh.close();
+          }
+        },
+      };
     },
     async referrers(desc) {
       const out: Descriptor[] = [];

@@ -2,10 +2,11 @@
  * Blob streams that can be consumed two ways: pulled with `for await` (each chunk handed over to
  * the consumer), or pushed with `pipeTo(write)` (each chunk lent: the producer reuses its memory
  * once `write` returns, or once the promise `write` returned settles). Lending is the fast path:
- * the registry's socket reads into one buffer per connection, the consumer copies each chunk once
- * (into the native ring), and no per-chunk promise or allocation is made while the ring has room.
+ * the registry's socket or the layout's file is read straight into the native ring where the
+ * consumer offers it (types.ts Landing), else into one buffer that the consumer copies from, and
+ * no per-chunk promise or allocation is made while the ring has room.
  */
-import type { BlobStream, ChunkWriter } from './types.js';
+import type { BlobStream, ChunkWriter, Landing } from './types.js';
 
 /** Push every chunk of `source` to `write`, waiting whenever `write` returns a promise. */
 export async function pipeIterable(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, write: ChunkWriter): Promise<void> {
@@ -15,19 +16,11 @@ export async function pipeIterable(source: AsyncIterable<Uint8Array> | Iterable<
   }
 }
 
-/** A BlobStream over an async iterable whose chunks the consumer may keep (a file read stream). */
-export function iterableBlobStream(source: AsyncIterable<Uint8Array>): BlobStream {
-  return {
-    [Symbol.asyncIterator]: () => source[Symbol.asyncIterator](),
-    pipeTo: (write) => pipeIterable(source, write),
-  };
-}
-
 /**
  * A BlobStream over a push producer. Iterating it copies each lent chunk into a queue, which holds
  * at most about `highWaterMark` bytes before the producer is made to wait.
  */
-export function pushBlobStream(pipeTo: (write: ChunkWriter) => Promise<void>, highWaterMark = 4 << 20): BlobStream {
+export function pushBlobStream(pipeTo: (write: ChunkWriter, landing?: Landing) => Promise<void>, highWaterMark = 4 << 20): BlobStream {
   return {
     pipeTo,
     async *[Symbol.asyncIterator]() {

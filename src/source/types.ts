@@ -24,9 +24,19 @@ export interface ManifestFetcher {
  */
 export type ChunkWriter = (chunk: Uint8Array) => Promise<void> | undefined;
 
+/**
+ * Memory the consumer offers for the producer to receive the next bytes into, so that they need
+ * no copy: a view of at most `max` bytes (the free space at the head of the native ring), or
+ * undefined (then the producer uses its own buffer). Bytes received into a view go to the
+ * ChunkWriter as a subarray that starts at the view's first byte, before anything else is
+ * written, and the consumer then keeps them in place. A producer asks again for every read and
+ * must not use a view once it has written anything else or stopped reading.
+ */
+export type Landing = (max: number) => Buffer | undefined;
+
 /** A blob's bytes, to be consumed once: iterated (chunks handed over) or piped (chunks lent). */
 export interface BlobStream extends AsyncIterable<Uint8Array> {
-  pipeTo(write: ChunkWriter): Promise<void>;
+  pipeTo(write: ChunkWriter, landing?: Landing): Promise<void>;
 }
 
 export interface BlobFetcher {

@@ -13,7 +13,7 @@ import { openRegistrySource } from '../../src/source/registry.js';
 import type { BlobStream } from '../../src/source/types.js';
 import { seededBytes, sha256 } from '../helpers/images.js';
 
-type Framing = 'length' | 'chunked' | 'close' | 'dribble' | 'cut-head' | 'interim';
+type Framing = 'length' | 'chunked' | 'close' | 'dribble' | 'cut-head' | 'interim' | 'stray';
 
 const blobs = new Map<string, { bytes: Buffer; framing: Framing }>();
 function addBlob(framing: Framing, size: number, seed: number) {
@@ -78,6 +78,10 @@ const server = net.createServer((sock) => {
         sock.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n');
         sock.end(Buffer.concat([Buffer.from(`${ok}Content-Length: ${bytes.length}\r\n\r\n`), bytes]));
         return;
+      case 'stray':
+        // Bytes after a Content-Length body (a broken server): never part of the blob.
+        sock.end(Buffer.concat([Buffer.from(`${ok}Content-Length: ${bytes.length}\r\n\r\n`), bytes, Buffer.alloc(300_000, 0x47)]));
+        return;
       case 'cut-head':
         sock.end('HTTP/1.1 200 OK\r\nContent-Le');
         return;
@@ -107,6 +111,39 @@ async function iterated(stream: BlobStream): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/**
+ * Pipe with a landing, as the archive writer does with the native ring: views of one arena, taken
+ * in order and wrapping like a ring. Counts the bytes that arrived in a view (no copy) and checks
+ * that none arrived out of place and that no view reached past the body's end.
+ */
+async function landed(stream: BlobStream, size: number): Promise<{ bytes: Buffer; landed: number; misplaced: number; overreach: number }> {
+  const arena = Buffer.alloc(3 << 20);
+  let head = 0;
+  let received = 0;
+  let inPlace = 0;
+  let misplaced = 0;
+  let overreach = 0;
+  const chunks: Buffer[] = [];
+  await stream.pipeTo(
+    (c) => {
+      if (c.buffer === arena.buffer) {
+        if (c.byteOffset !== arena.byteOffset + head) misplaced++;
+        head += c.length;
+        inPlace += c.length;
+      }
+      received += c.length;
+      chunks.push(Buffer.from(c));
+      return undefined;
+    },
+    (max) => {
+      if (max > size - received) overreach++;
+      if (arena.length - head < 64 << 10) head = 0;
+      return arena.subarray(head, head + Math.min(max, arena.length - head));
+    },
+  );
+  return { bytes: Buffer.concat(chunks), landed: inPlace, misplaced, overreach };
+}
+
 const src = await openRegistrySource(`${host}/s/img:v1`, quick);
 t.teardown(() => src.close());
 
@@ -117,6 +154,18 @@ for (const framing of ['length', 'chunked', 'close', 'dribble', 'interim'] as co
     t.equal(sha256(await iterated(await src.fetchBlob(desc))), desc.digest);
   });
 }
+
+t.test('with a landing, a Content-Length body is received in place; other framings are not', async (t) => {
+  for (const framing of ['length', 'dribble', 'stray', 'chunked', 'close'] as const) {
+    const desc = addBlob(framing, 5_000_011, 200 + framing.length);
+    const r = await landed(await src.fetchBlob(desc), desc.size);
+    t.equal(sha256(r.bytes), desc.digest, `${framing}: bytes identical`);
+    t.equal(r.misplaced, 0, `${framing}: every landed chunk where its view began`);
+    t.equal(r.overreach, 0, `${framing}: no view past the body's end`);
+    if (framing === 'chunked' || framing === 'close') t.equal(r.landed, 0, `${framing}: framing bytes or an open end: our own buffer`);
+    else t.ok(r.landed > desc.size / 2, `${framing}: ${r.landed} of ${desc.size} bytes landed in place`);
+  }
+});
 
 t.test('bodies opened ahead are read later, in any order', async (t) => {
   const descs = [addBlob('length', 2 << 20, 101), addBlob('chunked', 2 << 20, 102), addBlob('close', 2 << 20, 103)];

@@ -127,6 +127,25 @@ t.test('a corrupt blob in a layout is caught before its tar entry completes', as
   t.ok(written.length < entryStart + 512 + victim.desc.size, 'but not the whole blob');
 });
 
+t.test('a layout blob longer or shorter than its descriptor: trailing data and truncation are errors', async (t) => {
+  for (const [how, change, message] of [
+    ['longer', (b: Buffer) => Buffer.concat([b, Buffer.from('x')]), /larger than its descriptor's \d+ bytes \(trailing data\)/],
+    ['shorter', (b: Buffer) => b.subarray(0, b.length - 1), /ended after \d+ of \d+ bytes/],
+  ] as const) {
+    const dir = t.testdir({});
+    // Layers over 1 MiB: read straight into the ring in more than one piece.
+    const set = buildTwoPlatformIndex('v1', { seed: 78, layerSize: 1_500_000 });
+    await writeOciLayout(join(dir, 'layout'), set);
+    const victim = set.blobs.reduce((a, b) => (a.desc.size > b.desc.size ? a : b));
+    const path = join(dir, 'layout/blobs/sha256', victim.desc.digest.slice(7));
+    writeFileSync(path, change(readFileSync(path)));
+    const r = await runCli(['mirror', 'serialize', `oci:${join(dir, 'layout')}:v1`, join(dir, 'out.tar'), '-q']);
+    t.equal(r.code, 1, `${how}: exit 1`);
+    t.match(r.stderr, message, `${how}: named`);
+    t.match(r.stderr, victim.desc.digest, `${how}: the blob's digest`);
+  }
+});
+
 t.test('a compressed archive cut mid-blob resumes into the same file as one valid gzip archive', async (t) => {
   const dir = t.testdir({});
   const file = join(dir, 'out.tar.gz');
