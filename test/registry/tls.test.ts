@@ -11,6 +11,7 @@ import { openRegistrySource } from '../../src/source/registry.js';
 import { parseConfig } from '../../src/config/index.js';
 import { startRegistry } from '../helpers/registry.js';
 import { pushImage, pushTwoPlatformIndex, sha256 } from '../helpers/images.js';
+import { landed } from '../helpers/landing.js';
 
 const reg = await startRegistry({ tls: true });
 t.teardown(() => reg.stop());
@@ -55,6 +56,9 @@ t.test('accepted with the CA in ~/.docker/certs.d/<host>/', async (t) => {
   const piece: Buffer[] = [];
   await (await src.fetchBlob(big)).pipeTo((c) => void piece.push(Buffer.from(c)));
   t.equal(sha256(Buffer.concat(piece)), big.digest, 'a 3 MiB blob over the TLS socket');
+  const r = await landed(await src.fetchBlob(big), big.size);
+  t.equal(sha256(r.bytes), big.digest, 'and received straight into a landing');
+  t.ok(r.landed > big.size / 2 && r.misplaced === 0 && r.overreach === 0, `${r.landed} bytes landed in place, none out of place`);
   // Without the CA, the socket refuses the certificate as undici does.
   const untrusted = await openRegistrySource(ref, { config: https(), env: baseEnv(), retry: { attempts: 1 } });
   t.teardown(() => untrusted.close());
