@@ -1,7 +1,8 @@
 /**
  * The TypeScript face of the native writer (native/). A sink owns the destination's file
- * descriptor; bytes given to write() are copied once into the lock-free ring and drained by the
- * native writer thread in exact --block-size writes once the fill reaches --hwm.
+ * descriptor; bytes given to write() are copied once into the lock-free ring (or, received into
+ * a landing view of the ring, not copied at all) and drained by the native writer thread in exact
+ * --block-size writes once the fill reaches --hwm.
  */
 export interface SinkOptions {
   /** Every write(2) is exactly this many bytes except the last. */
