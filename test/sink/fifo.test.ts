@@ -140,3 +140,36 @@ t.test('abort rejects the write still waiting for room and drains the ring', asy
   t.ok(all.equals(big.subarray(0, all.length)), 'in order');
   t.equal(r.error, undefined);
 });
+
+t.test('landing: no view while written bytes wait for room (a slow reader)', async (t) => {
+  const fifo = path.join(dir, 'landing');
+  execFileSync('mkfifo', [fifo]);
+  const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  t.teardown(() => fs.closeSync(reader));
+  const sink = await openSink(fifo, { blockSize: 4096, bufferSize: 4096 * 8, hwm: 100 });
+  // More than the ring and the pipe's buffer hold: nobody reads, so part of it must wait.
+  const data = crypto.randomBytes(4096 * 8 + (1 << 20));
+  const waiting = sink.write(data);
+  t.ok(waiting, 'backpressure');
+  await sleep(50);
+  t.equal(sink.landing!(100), undefined, 'no view while bytes are queued (they go first)');
+  let got = Buffer.alloc(0);
+  let done = false;
+  void waiting!.then(() => (done = true));
+  for (let i = 0; i < 2000 && !done; i++) {
+    await sleep(2);
+    got = Buffer.concat([got, drain(reader)]);
+  }
+  t.ok(done, 'the queued bytes went in');
+  const view = sink.landing!(100);
+  t.equal(view?.length, 100, 'and then a view');
+  view!.fill(7);
+  t.equal(sink.write(view!), undefined);
+  const closing = sink.close();
+  for (let i = 0; i < 2000 && got.length < data.length + 100; i++) {
+    await sleep(2);
+    got = Buffer.concat([got, drain(reader)]);
+  }
+  await closing;
+  t.ok(got.equals(Buffer.concat([data, Buffer.alloc(100, 7)])), 'every byte, in order');
+});
