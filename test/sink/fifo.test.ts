@@ -3,7 +3,7 @@
  * --hwm percent of its blocks, then blocks arrive until the ring is empty; the short last block
  * only at close.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -32,12 +32,17 @@ function drain(fd: number): Buffer {
   return Buffer.concat(parts);
 }
 
-t.test('nothing reaches the FIFO before the high-water mark', async (t) => {
-  const fifo = path.join(dir, 'hwm');
+/** A FIFO with a non-blocking reader opened first, so that the writer's open does not wait. */
+function fifoWithReader(t: Test, name: string): { fifo: string; reader: number } {
+  const fifo = path.join(dir, name);
   execFileSync('mkfifo', [fifo]);
-  // A non-blocking reader first, so that the writer's open does not wait.
   const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   t.teardown(() => fs.closeSync(reader));
+  return { fifo, reader };
+}
+
+t.test('nothing reaches the FIFO before the high-water mark', async (t) => {
+  const { fifo, reader } = fifoWithReader(t, 'hwm');
   // 10 blocks of 1000 bytes, hwm 45% -> ceil(4500/1000) = 5 blocks.
   const sink = await openSink(fifo, { blockSize: 1000, bufferSize: 10_000, hwm: 45 });
   t.equal(sink.kind, 'pipe');
@@ -76,10 +81,7 @@ t.test('nothing reaches the FIFO before the high-water mark', async (t) => {
 });
 
 t.test('backpressure with a slow FIFO reader: write() promises resolve as room appears', async (t) => {
-  const fifo = path.join(dir, 'slow');
-  execFileSync('mkfifo', [fifo]);
-  const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-  t.teardown(() => fs.closeSync(reader));
+  const { fifo, reader } = fifoWithReader(t, 'slow');
   const sink = await openSink(fifo, { blockSize: 4096, bufferSize: 4096 * 4, hwm: 100 });
   const data = crypto.randomBytes(1_000_000);
   let pending = 0;
@@ -111,10 +113,7 @@ t.test('backpressure with a slow FIFO reader: write() promises resolve as room a
 });
 
 t.test('abort rejects the write still waiting for room and drains the ring', async (t) => {
-  const fifo = path.join(dir, 'abort');
-  execFileSync('mkfifo', [fifo]);
-  const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-  t.teardown(() => fs.closeSync(reader));
+  const { fifo, reader } = fifoWithReader(t, 'abort');
   const sink = await openSink(fifo, { blockSize: 1000, bufferSize: 10_000, hwm: 100 });
   // More than the ring (10 kB) and the pipe (64 KiB) hold while nobody reads.
   const big = crypto.randomBytes(200_000);
@@ -142,10 +141,7 @@ t.test('abort rejects the write still waiting for room and drains the ring', asy
 });
 
 t.test('landing: no view while written bytes wait for room (a slow reader)', async (t) => {
-  const fifo = path.join(dir, 'landing');
-  execFileSync('mkfifo', [fifo]);
-  const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-  t.teardown(() => fs.closeSync(reader));
+  const { fifo, reader } = fifoWithReader(t, 'landing');
   const sink = await openSink(fifo, { blockSize: 4096, bufferSize: 4096 * 8, hwm: 100 });
   // More than the ring and the pipe's buffer hold: nobody reads, so part of it must wait.
   const data = crypto.randomBytes(4096 * 8 + (1 << 20));
