@@ -94,13 +94,14 @@ export async function openLayoutSource(ref: string): Promise<ImageSource> {
       const consume = () => {
         if (consumed) throw new OciError('EINTERNAL', `fetch blob, ${desc.digest}, ${ref}: a blob stream can be read only once`);
         consumed = true;
+        // From here the reader closes the file, also when the signal has already fired (the
+        // read stream's own abort handling, or the loop's check inside its try).
         signal?.removeEventListener('abort', onAbort);
-        signal?.throwIfAborted();
       };
       return {
         [Symbol.asyncIterator]() {
           consume();
-          return createReadStream('', { fd: fh, highWaterMark: 1 << 20, end: desc.size, signal })[Symbol.asyncIterator]();
+          return createReadStream('', { fd: fh, highWaterMark: READ_SIZE, end: desc.size, signal })[Symbol.asyncIterator]();
         },
         // Piped, each read lands in the consumer's ring when it offers room (no copy), else in
         // one reused buffer.
