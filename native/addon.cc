@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <memory>
 #include <string>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "core/device.h"
@@ -530,6 +531,20 @@ Napi::Value TapeStatusFn(const Napi::CallbackInfo& info) {
   return tapeStatusObject(env, s);
 }
 
+// lockExclusive(fd) -> "" when this open file now holds flock(LOCK_EX), else the errno name
+// (EWOULDBLOCK: another open file holds it). flock, not fcntl: a lock belongs to the open file, so
+// other descriptors of the same file opened and closed by this process (the writer's, a resume's
+// reads) never release it, and the kernel drops it when the holder dies, even by kill -9.
+Napi::Value LockExclusive(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "lockExclusive(fd)");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int rc;
+  do rc = ::flock(fd, LOCK_EX | LOCK_NB);
+  while (rc != 0 && errno == EINTR);
+  return Napi::String::New(env, rc == 0 ? "" : acedt::errnoName(errno));
+}
+
 Napi::Value Initialize(const Napi::CallbackInfo& info) {
   data(info.Env())->writerError = Napi::Persistent(info[0].As<Napi::Function>());
   return info.Env().Undefined();
@@ -556,6 +571,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Hasher", HasherWrap::Define(env));
   exports.Set("tapeStatus", Napi::Function::New(env, TapeStatusFn));
   exports.Set("geometry", Napi::Function::New(env, Geometry));
+  exports.Set("lockExclusive", Napi::Function::New(env, LockExclusive));
 #ifdef ACE_DT_HAVE_ZSTD
   exports.Set("Zstd", ZstdWrap::Define(env));
 #endif

@@ -1,4 +1,4 @@
-import { open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { UserError } from '../errors.js';
 import { Annotation, type Descriptor, isDescriptor } from '../oci/descriptor.js';
 import { goDescriptor, goJson } from '../oci/json.js';
@@ -47,23 +47,34 @@ export class LedgerWriter {
   }
 
   /**
-   * Start a ledger whose first lines are `prefix` (earlier runs kept by a resume). Written to a
-   * temporary file and renamed over `path`, so resuming with the same path for the old and the new
-   * checkpoint never loses the old one: it is replaced only by a copy that holds what it said.
+   * Start a ledger whose first lines are `prefix` (the valid lines of the ledger a resume continues,
+   * plus the run-end it measured). Never a rewrite in place: when `path` already begins with
+   * `prefix` (resuming into the same ledger) only what follows it, a line torn by a crash, is cut;
+   * otherwise `path` is another file and is replaced. So no crash at any byte loses a record of
+   * the ledger being resumed, and the file keeps its inode (the run's lock is on it, lock.ts).
+   * `lastOffset` is the archive offset the run starts at, so that its run-end record (written
+   * after its last record, or after its start when it wrote none) keeps the offsets increasing.
    */
-  static async create(path: string, prefix: string): Promise<LedgerWriter> {
-    const tmp = `${path}.tmp-${process.pid}`;
+  static async create(path: string, prefix: string, lastOffset = 0): Promise<LedgerWriter> {
+    let fh: FileHandle | undefined;
     try {
-      const fh = await open(tmp, 'w', 0o666);
-      await fh.write(prefix);
+      fh = await open(path, 'a+', 0o666);
+      const have = await fh.readFile();
+      const keep = Buffer.from(prefix);
+      if (have.length >= keep.length && have.subarray(0, keep.length).equals(keep)) {
+        if (have.length > keep.length) await fh.truncate(keep.length);
+      } else {
+        await fh.truncate(0);
+        await fh.write(keep);
+      }
       await fh.sync();
-      await fh.close();
-      await rename(tmp, path);
     } catch (e) {
-      await unlink(tmp).catch(() => {});
+      await fh?.close().catch(() => {});
       throw new UserError('ECHECKPOINT', `cannot write checkpoint file ${path}: ${(e as Error).message}`);
     }
-    return LedgerWriter.open(path, { append: true });
+    const w = new LedgerWriter(fh, path);
+    w.lastOffset = lastOffset;
+    return w;
   }
 
   /** One write(2) per record, like the original, so a crash tears at most the last line. */
@@ -94,9 +105,15 @@ export class LedgerWriter {
 /**
  * Read a ledger. A torn last line (a crash mid-write) is dropped; any other malformed line, a
  * record without the offset annotation, or offsets that go backwards is a clear error naming the
- * file and line.
+ * file and line. Equal consecutive offsets are accepted: the original writes them with
+ * --compression, where its count stands still while the compressor buffers.
  */
 export async function readLedger(path: string): Promise<LedgerRecord[]> {
+  return (await readLedgerText(path)).records;
+}
+
+/** readLedger, and the ledger's text up to the end of its last whole line (a torn tail dropped). */
+export async function readLedgerText(path: string): Promise<{ records: LedgerRecord[]; text: string }> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -105,20 +122,27 @@ export async function readLedger(path: string): Promise<LedgerRecord[]> {
     throw new UserError('ECHECKPOINT', `cannot read checkpoint ${path}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
   }
   const lines = text.split('\n');
-  const torn = !text.endsWith('\n') && text.length > 0;
   const out: LedgerRecord[] = [];
   let last = -1;
+  let valid = 0;
+  let pos = 0;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
-    if (line.trim() === '') continue;
+    const lineEnd = pos + line.length + (i < lines.length - 1 ? 1 : 0);
     const isLast = i === lines.length - 1;
+    pos = lineEnd;
+    if (line.trim() === '') {
+      if (!isLast) valid = lineEnd;
+      continue;
+    }
     let value: unknown;
     try {
       value = JSON.parse(line);
     } catch {
-      if (isLast && torn) break; // torn by a crash: the blob is not counted as written
+      if (isLast) break; // torn by a crash: the blob is not counted as written
       throw new UserError('ECHECKPOINT', `checkpoint ${path} line ${i + 1} is not JSON: this is not an ace-dt checkpoint ledger`);
     }
+    if (isLast) break; // whole JSON but no newline yet: the write(2) of the line was cut short
     if (!isDescriptor(value)) {
       throw new UserError('ECHECKPOINT', `checkpoint ${path} line ${i + 1} is not an OCI descriptor: this is not an ace-dt checkpoint ledger`);
     }
@@ -128,19 +152,20 @@ export async function readLedger(path: string): Promise<LedgerRecord[]> {
     }
     const offset = Number(raw);
     if (value.mediaType === RUN_START_TYPE) last = -1;
-    if (offset <= last) {
-      throw new UserError('ECHECKPOINT', `checkpoint ${path} line ${i + 1}: offset ${offset} does not increase (previous ${last}); the file is corrupt or two ledgers were mixed`);
+    if (offset < last) {
+      throw new UserError('ECHECKPOINT', `checkpoint ${path} line ${i + 1}: offset ${offset} is below the previous record's ${last}; the file is corrupt or two ledgers were mixed`);
     }
     last = offset;
     out.push({ descriptor: value, offset, line: i + 1 });
+    valid = lineEnd;
   }
-  return out;
+  return { records: out, text: text.slice(0, valid) };
 }
 
 /**
  * `--existing-from-checkpoint`: the original's strict rule (behaviour note 4.2), records with
  * offset < OFFSET are on the medium, reading stops at the first that is not. Our own resume knows
- * its count is exact and also takes a blob that ends exactly at the cut (runs.ts onMedium).
+ * reads the archive back instead (archive/kept.ts).
  */
 export function recordsOnMedium(records: LedgerRecord[], mediumBytes: number): LedgerRecord[] {
   if (mediumBytes <= 0) return [];

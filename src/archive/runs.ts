@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { UserError } from '../errors.js';
-import { Annotation, type Descriptor } from '../oci/descriptor.js';
-import { parseDigest } from '../oci/digest.js';
+import type { Descriptor } from '../oci/descriptor.js';
 import { type LedgerRecord, RUN_END_TYPE, RUN_START_TYPE, ledgerLine } from './ledger.js';
 
 export { RUN_END_TYPE, RUN_START_TYPE };
@@ -64,7 +63,10 @@ export function runStartLine(start: RunStart): string {
   return pseudo(RUN_START_TYPE, start, start.archiveStart);
 }
 
-/** The run-end record sits after the run's last record (offsets keep increasing in a run). */
+/**
+ * The run-end record sits after the run's last record (offsets keep increasing in a run):
+ * `lastOffset` is that record's offset, or the run's archiveStart when it recorded none.
+ */
 export function runEndLine(end: RunEnd, lastOffset: number): string {
   return pseudo(RUN_END_TYPE, end, Math.max(lastOffset + 1, 1));
 }
@@ -97,29 +99,4 @@ export function splitRuns(records: LedgerRecord[], path: string): LedgerRun[] {
     current.records.push(r);
   }
   return runs;
-}
-
-/** Blob records of a run that are wholly on its medium (exact count: a blob ending at the cut counts). */
-export function onMedium(run: LedgerRun, mediumBytes: number): LedgerRecord[] {
-  return run.records.filter((r) => r.offset <= mediumBytes);
-}
-
-/** Algorithms of the blobs in records (for the `blobs/<alg>` directories already in a cut archive). */
-export function blobDirs(records: LedgerRecord[]): string[] {
-  if (records.length === 0) return [];
-  const algs = new Set(records.map((r) => parseDigest(r.descriptor.digest).algorithm));
-  return ['blobs', ...[...algs].map((a) => `blobs/${a}`)];
-}
-
-/** Re-encode a run for a new ledger: its start, the records kept, its end. */
-export function encodeRun(run: LedgerRun, kept: LedgerRecord[], end: RunEnd | undefined): string {
-  let out = run.start ? runStartLine(run.start) : '';
-  let last = run.start?.archiveStart ?? 0;
-  for (const r of kept) {
-    const { [Annotation.Offset]: _drop, ...rest } = r.descriptor.annotations ?? {};
-    out += ledgerLine({ ...r.descriptor, annotations: rest }, r.offset);
-    last = r.offset;
-  }
-  if (end) out += runEndLine(end, last);
-  return out;
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { RUN_END_TYPE, RUN_START_TYPE, type RunEnd, type RunStart, runEndLine, runStartLine } from '../archive/runs.js';
+import { lockRun } from './lock.js';
 import { type ResumeState, loadResume } from './resume.js';
 import { AceError, InterruptedError, UserError } from '../errors.js';
 import { archiveSize } from '../archive/entries.js';
@@ -29,6 +30,8 @@ export interface SerializeRequest {
   /** --resume-from-checkpoint and --resume-from-offset. */
   resumeFrom?: string;
   resumeOffset?: number;
+  /** --resume-rehash: read every kept blob back and check its digest before continuing. */
+  resumeRehash?: boolean;
   manifestJson: boolean;
   recursive: boolean;
   registry: RegistryOptions;
@@ -43,6 +46,21 @@ export interface SerializeRequest {
  * archive before opening DEST, then stream it through the native writer.
  */
 export async function serialize(req: SerializeRequest): Promise<RunSummary> {
+  // One run per destination and checkpoint, held from before the ledger is read to the end.
+  const checkpoint = req.checkpoint ?? req.resumeFrom;
+  const lock = await lockRun([
+    ...(req.resumeFrom ? [{ path: req.resumeFrom, what: 'the checkpoint', mustExist: true }] : []),
+    ...(checkpoint ? [{ path: checkpoint, what: 'the checkpoint' }] : []),
+    { path: req.dest, what: 'the destination' },
+  ]);
+  try {
+    return await serializeLocked(req, checkpoint);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function serializeLocked(req: SerializeRequest, checkpoint: string | undefined): Promise<RunSummary> {
   const started = Date.now();
   const { reporter } = req;
   reporter.emit({ type: 'start', command: 'mirror serialize', image: req.image, dest: req.dest, time: started });
@@ -59,14 +77,14 @@ export async function serialize(req: SerializeRequest): Promise<RunSummary> {
   }
 
   const resume = req.resumeFrom
-    ? await loadResume({ checkpoint: req.resumeFrom, offset: req.resumeOffset, dest: req.dest, compression: req.compression })
+    ? await loadResume({ checkpoint: req.resumeFrom, offset: req.resumeOffset, dest: req.dest, compression: req.compression, rehash: req.resumeRehash })
     : undefined;
   if (resume) {
     for (const [digest, why] of resume.skip) if (!skip.has(digest)) skip.set(digest, why);
-    reporter.emit({ type: 'log', level: 'info', message: `resuming: ${resume.last.mediumBytes} bytes of the interrupted run are on the medium (${resume.last.source})${resume.continueFile ? `; continuing ${req.dest} from byte ${resume.continueFile.cut}` : '; the rest goes out as a new archive'}` });
+    reporter.emit({ type: 'log', level: 'info', message: `resuming: ${resume.last.mediumBytes} bytes of the last run are on its medium (${resume.last.source}: ${resume.last.reason})` });
+    for (const message of resume.warnings) reporter.emit({ type: 'log', level: 'warn', message });
+    for (const message of resume.notes) reporter.emit({ type: 'note', message });
   }
-  // Without --checkpoint a resumed run keeps writing the ledger it resumes.
-  const checkpoint = req.checkpoint ?? req.resumeFrom;
 
   const source = await openSource(req.image, req.registry);
   try {
@@ -95,7 +113,7 @@ export async function serialize(req: SerializeRequest): Promise<RunSummary> {
     for (const s of plan.skipped) reporter.emit({ type: 'skip', descriptor: s.descriptor, reason: s.reason });
 
     const continueAt = resume?.continueFile?.cut;
-    const ledger = checkpoint ? await LedgerWriter.create(checkpoint, resume?.ledgerPrefix ?? '') : undefined;
+    const ledger = checkpoint ? await LedgerWriter.create(checkpoint, resume?.ledgerPrefix ?? '', continueAt ?? 0) : undefined;
     let sink: Sink;
     try {
       sink = await openSink(req.dest, { blockSize: req.blockSize, bufferSize: req.bufferSize, hwm: req.hwm, truncateTo: continueAt });

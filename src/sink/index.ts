@@ -365,6 +365,11 @@ class NativeSink implements Sink {
 }
 
 /** MTIOCGET + MTIOCPOS of a tape drive, opened read-only and non-blocking as mt(1) does. */
+/** flock(fd, LOCK_EX | LOCK_NB) on an open file: '' when held, else the errno name (service/lock.ts). */
+export function lockExclusive(fd: number): string {
+  return native().lockExclusive(fd);
+}
+
 export function tapeStatus(device: string): TapePosition & { rewindOnClose: boolean; density: number; statusBits: number; blockError?: string; doorOpen: boolean } {
   let s: RawTapeStatus;
   try {

@@ -83,6 +83,8 @@ export interface Addon {
   Hasher: new (algorithm: string, maxPending: number) => RawHasher;
   tapeStatus(path: string): RawTapeStatus;
   geometry(blockSize: number, bufferSize: number, hwm: number): { blocks: number; hwmBlocks: number };
+  /** flock(fd, LOCK_EX | LOCK_NB): '' when held, else the errno name. */
+  lockExclusive(fd: number): string;
   initialize(writerError: typeof WriterError): void;
 }
 

@@ -57,7 +57,7 @@ export class SerializeCommand extends BaseCommand {
 
       EXISTING-IMAGE(s) are images that we use to extract blob references from to determine if we need to serialize the blob.
 
-      Checkpointing is enabled with --checkpoint. If serialize stops for any reason (full tape, drive error, registry failure, Ctrl-C), it prints the command that resumes: --resume-from-checkpoint with the checkpoint file of the previous run. The tool measures what reached the medium itself (the file's size, or the tape position); --resume-from-offset overrides that with a conservative byte count (a lower value is more conservative).
+      Checkpointing is enabled with --checkpoint. If serialize stops for any reason (full tape, drive error, registry failure, Ctrl-C), it prints the command that resumes: --resume-from-checkpoint with the checkpoint file of the previous run. The tool measures what reached the medium itself (the file's size, or the tape position); --resume-from-offset overrides that with a conservative byte count (a lower value is more conservative). Before continuing a file, every tar header of the kept part is checked against the checkpoint and the file is cut back at the first that does not match; --resume-rehash also re-hashes every kept blob. One run at a time may use a destination or checkpoint file: a second is refused.
     `,
     examples: [
       ['Serialize to tape, skipping what the far side already has', 'ace-dt mirror serialize reg.example.com/project/repo:sync-45 /dev/nst0 reg.example.com/project/repo:complete'],
@@ -83,6 +83,7 @@ export class SerializeCommand extends BaseCommand {
   manifestJson = Option.Boolean('--manifest-json', false, { description: 'Write a manifest.json (docker load) at the end of the archive' });
   resumeFromCheckpoint = Option.String('--resume-from-checkpoint', { description: 'Checkpoint file of an interrupted run to resume' });
   resumeFromOffset = Option.String('--resume-from-offset', { description: 'Bytes of the interrupted run that reached the medium (default: measured)' });
+  resumeRehash = Option.Boolean('--resume-rehash', false, { description: 'Before continuing a file, read every kept blob back and check its digest (every tar header is checked in any case)' });
 
   async run(): Promise<number> {
     const blockSize = byteSizeOption('--block-size', this.blockSize, DEFAULT_BLOCK, { min: 1 });
@@ -122,6 +123,7 @@ export class SerializeCommand extends BaseCommand {
         compression: this.compression as Compression | undefined,
         resumeFrom: this.resumeFromCheckpoint,
         resumeOffset: this.resumeFromOffset === undefined ? undefined : byteSizeOption('--resume-from-offset', this.resumeFromOffset, 0),
+        resumeRehash: this.resumeRehash,
         resumeCommand: (cp) => resumeCommandLine(process.argv.slice(2), cp),
         manifestJson: this.manifestJson,
         recursive: this.recursive,
