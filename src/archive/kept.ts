@@ -177,7 +177,7 @@ async function rehash(file: string, prefix: KeptPrefix): Promise<KeptPrefix> {
         break;
       }
       try {
-        const v = verifyingWriter(r.descriptor, file, () => undefined);
+        const v = verifyingWriter(r.descriptor, `blob at byte ${ev.offset}`, () => undefined);
         for await (const c of ev.body) v.write(c);
         v.end();
       } catch (e) {

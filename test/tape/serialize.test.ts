@@ -68,7 +68,13 @@ if (why) {
     t.equal(read('tell6.txt'), 'At block 0.', 'and nothing was written');
     t.equal(read('run7.rc'), '0', `resume after kill -9 measures the tape: ${read('run7.err')}`);
     t.match(read('run7.err') + read('run7.out'), /tape-position/, 'the medium was measured from the tape position');
-    for (const [name, pieces] of [['eov', ['piece1.tar', 'piece2.tar']], ['sigint', ['piece3.tar', 'piece4.tar']], ['kill', ['piece5.tar', 'piece6.tar']]] as const) {
+    t.equal(read('run8.rc'), '137', 'kill -9 of the first run');
+    t.equal(read('run9.rc'), '137', 'kill -9 of its resume');
+    t.equal(read('run10.rc'), '0', `the resume of the killed resume: ${read('run10.err')}`);
+    const runs = ledger('cp8.jsonl').filter((l) => /run-start/.test(l.mediaType)).length;
+    t.equal(runs, 3, 'one ledger holds the three runs');
+    t.ok(statSync(join(dir, 'piece8.tar')).size > 0, 'the killed resume had written a piece of its own');
+    for (const [name, pieces] of [['eov', ['piece1.tar', 'piece2.tar']], ['sigint', ['piece3.tar', 'piece4.tar']], ['kill', ['piece5.tar', 'piece6.tar']], ['kill2', ['piece7.tar', 'piece8.tar', 'piece9.tar']]] as const) {
       const d = await runCli(['mirror', 'deserialize', ...pieces.map((p) => join(dir, p)), `${reg.host}/tape/${name}:v1`, '-q']);
       t.equal(d.code, 0, `${name}: deserialize of both pieces: ${d.stderr}`);
       const res = await fetch(`${reg.url}/v2/tape/${name}/manifests/v1`, { method: 'HEAD', headers: { Accept: [MT.OciIndex, MT.OciManifest].join(', ') } });

@@ -10,8 +10,9 @@ ace() { node "$ACE" "$@"; }
 # bash starts background jobs with SIGINT ignored.
 interrupt() {
   local sig=$1 records=$2 name=$3 cp=$4 pid
+  shift 4
   set -m
-  node "$ACE" mirror serialize oci:layout:v1 /dev/nst0 --checkpoint "$cp" -b 64Ki -m 256Ki --no-term > "$name.out" 2> "$name.err" &
+  node "$ACE" mirror serialize oci:layout:v1 /dev/nst0 --checkpoint "$cp" -b 64Ki -m 256Ki --no-term "$@" > "$name.out" 2> "$name.err" &
   pid=$!
   set +m
   for _ in $(seq 1 600); do
@@ -59,3 +60,14 @@ echo $? > run7.rc
 mt -f /dev/nst0 rewind
 mt -f /dev/nst0 fsf 3
 dd_files 5 6
+
+# kill -9 during a tape resume, then resumed again (issue 15): the second resume measures the
+# killed resume's own piece from the tape position; three pieces (tape files 5, 6, 7).
+mt -f /dev/nst0 eod
+interrupt KILL 2 run8 cp8.jsonl
+interrupt KILL "$(($(grep -c 'vnd.act3-ace.data.offset' cp8.jsonl) + 2))" run9 cp8.jsonl --resume-from-checkpoint cp8.jsonl
+ace mirror serialize oci:layout:v1 /dev/nst0 --checkpoint cp8.jsonl --resume-from-checkpoint cp8.jsonl -b 64Ki -m 256Ki --no-term > run10.out 2> run10.err
+echo $? > run10.rc
+mt -f /dev/nst0 rewind
+mt -f /dev/nst0 fsf 5
+dd_files 7 9
