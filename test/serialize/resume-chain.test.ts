@@ -111,26 +111,31 @@ t.test('two runs on one destination or checkpoint: the second is refused, naming
   const dir = t.testdir({});
   const dest = join(dir, 'out.tar');
   const cp = join(dir, 'cp.jsonl');
-  // Slow enough (about 10 s) that the first run is still writing when the others try.
-  const crawl = await startThrottle(reg.host, Math.ceil(fullBytes.length / 10));
+  // Slow enough (about 20 s) that the first run is still writing while the others try.
+  const crawl = await startThrottle(reg.host, Math.ceil(fullBytes.length / 20));
   t.teardown(() => crawl.stop());
   const first = spawn(process.execPath, [BIN, 'mirror', 'serialize', `${crawl.host}/chain/src:v1`, dest, '--checkpoint', cp, '-q'], { stdio: 'ignore' });
-  const firstExit = new Promise<number | null>((r) => first.on('exit', (c) => r(c)));
+  let firstDone = false;
+  const firstExit = new Promise<number | null>((r) => first.on('exit', (c) => ((firstDone = true), r(c))));
   while (runStarts(cp) === 0) await sleep(10);
-  const same = await runCli(['mirror', 'serialize', `${reg.host}/chain/other:v1`, dest, '--checkpoint', cp, '-q']);
+  const other = `${reg.host}/chain/other:v1`;
+  const [same, sameDest, sameCp, resume] = await Promise.all([
+    runCli(['mirror', 'serialize', other, dest, '--checkpoint', cp, '-q']),
+    runCli(['mirror', 'serialize', other, dest, '-q']),
+    runCli(['mirror', 'serialize', other, join(dir, 'b.tar'), '--checkpoint', cp, '-q']),
+    resumeToEnd(dest, cp),
+  ]);
+  t.notOk(firstDone, 'the first run was still going while the others tried');
   t.equal(same.code, 1, 'same destination and checkpoint: refused');
   t.match(same.stderr, new RegExp(`in use by another ace-dt run \\(pid ${first.pid}: .*mirror serialize`));
-  const sameDest = await runCli(['mirror', 'serialize', `${reg.host}/chain/other:v1`, dest, '-q']);
   t.equal(sameDest.code, 1, 'same destination, no checkpoint: refused');
   t.match(sameDest.stderr, /the destination .*out\.tar is in use/);
-  const sameCp = await runCli(['mirror', 'serialize', `${reg.host}/chain/other:v1`, join(dir, 'b.tar'), '--checkpoint', cp, '-q']);
   t.equal(sameCp.code, 1, 'same checkpoint, another destination: refused');
   t.match(sameCp.stderr, /the checkpoint .*cp\.jsonl is in use/);
   t.notOk(existsSync(join(dir, 'b.tar')), 'the refused run left no file behind');
-  const resume = await resumeToEnd(dest, cp);
   t.equal(resume.code, 1, 'a resume while the run still goes: refused');
   t.match(resume.stderr, /is in use by another ace-dt run/);
-  t.equal(runStarts(cp), 1, 'the first run is still going');
+  t.equal(runStarts(cp), 1, 'the ledger holds the first run only');
   t.equal(await firstExit, 0, 'the first run finishes');
   t.ok(readFileSync(dest).equals(fullBytes), 'its archive is intact');
 
