@@ -50,6 +50,16 @@ export async function measureTape(start: RunStart): Promise<RunEnd> {
   if (start.tapeStart === undefined) throw refuse('the run did not record its start position');
   const status = tapeStatus(device);
   const pos = status.block;
+  if (pos === start.tapeStart) {
+    // Killed before its first write: st writes no filemark then, and the drive is still at the
+    // end of data where the run began. Proved by reading there: end of data gives no record.
+    // A rewound tape at the same block would give one (its first record), and is refused.
+    const here = await readRecord(device, start.blockSize).catch(() => Buffer.alloc(0));
+    await mt(device, 'seek', String(pos));
+    if (here.length === 0 && tapeStatus(device).block === pos) {
+      return { mediumBytes: start.archiveStart, reason: 'nothing written (killed before its first record)', source: 'tape-position', tapeEnd: pos, records: 0 };
+    }
+  }
   if (pos <= start.tapeStart + 1) throw refuse(`the drive is at block ${pos}, not after the run that started at block ${start.tapeStart} (a different or rewound tape?)`);
   const records = pos - start.tapeStart - 1;
   await mt(device, 'seek', String(start.tapeStart));

@@ -69,10 +69,13 @@ if (why) {
     t.equal(read('run7.rc'), '0', `resume after kill -9 measures the tape: ${read('run7.err')}`);
     t.match(read('run7.err') + read('run7.out'), /tape-position/, 'the medium was measured from the tape position');
     t.equal(read('run8.rc'), '137', 'kill -9 of the first run');
-    t.equal(read('run9.rc'), '137', 'kill -9 of its resume');
-    t.equal(read('run10.rc'), '0', `the resume of the killed resume: ${read('run10.err')}`);
+    t.equal(read('run9.rc'), '137', 'kill -9 of its resume before that wrote a record');
+    t.equal(read('run10.rc'), '137', 'kill -9 of the next resume inside its piece');
+    const ends = ledger('cp8.jsonl').filter((l) => /run-end/.test(l.mediaType)).map((l) => JSON.parse(l.annotations['vnd.act3-ace.dt-ts.run']));
+    t.ok(ends.some((e) => /nothing written/.test(e.reason) && e.mediumBytes === 0), 'the resume measured that run9 wrote nothing');
+    t.equal(read('run11.rc'), '0', `the resume of the killed resumes: ${read('run11.err')}`);
     const runs = ledger('cp8.jsonl').filter((l) => /run-start/.test(l.mediaType)).length;
-    t.equal(runs, 3, 'one ledger holds the three runs');
+    t.equal(runs, 4, 'one ledger holds the four runs');
     t.ok(statSync(join(dir, 'piece8.tar')).size > 0, 'the killed resume had written a piece of its own');
     for (const [name, pieces] of [['eov', ['piece1.tar', 'piece2.tar']], ['sigint', ['piece3.tar', 'piece4.tar']], ['kill', ['piece5.tar', 'piece6.tar']], ['kill2', ['piece7.tar', 'piece8.tar', 'piece9.tar']]] as const) {
       const d = await runCli(['mirror', 'deserialize', ...pieces.map((p) => join(dir, p)), `${reg.host}/tape/${name}:v1`, '-q']);
