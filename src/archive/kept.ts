@@ -1,10 +1,9 @@
-import { createReadStream } from 'node:fs';
-import { type FileHandle, open } from 'node:fs/promises';
 import { AceError } from '../errors.js';
 import { blobPath, parseDigest } from '../oci/digest.js';
 import { verifyingWriter } from '../oci/verify.js';
 import type { LedgerRecord } from './ledger.js';
 import { BLOCK, MAX_PAX_BYTES, type RawHeader, isZeroBlock, parseHeader, parsePax } from './read-tar.js';
+import { type PositionalReader, openPositional, readRange } from './positional.js';
 import { parseIndexJson, readArchives } from './reader.js';
 
 /**
@@ -37,11 +36,9 @@ export interface KeptOptions {
   rehash?: boolean;
 }
 
-async function readAt(fh: FileHandle, at: number, n: number): Promise<Buffer> {
-  const buf = Buffer.alloc(n);
-  const { bytesRead } = await fh.read(buf, 0, n, at);
-  return buf.subarray(0, bytesRead);
-}
+// The file, or a volume set read as one stream (positional.ts): the walk is the same.
+type Medium = PositionalReader;
+const readAt = (fh: Medium, at: number, n: number): Promise<Buffer> => fh.readAt(at, n);
 
 interface Header {
   h: RawHeader;
@@ -52,7 +49,7 @@ interface Header {
 }
 
 /** One entry's header at `at` (a PAX header first when there is one); undefined at a zero block or the limit. */
-async function headerAt(fh: FileHandle, at: number, limit: number): Promise<Header | undefined> {
+async function headerAt(fh: Medium, at: number, limit: number): Promise<Header | undefined> {
   if (at + BLOCK > limit) return undefined;
   const block = await readAt(fh, at, BLOCK);
   if (block.length < BLOCK || isZeroBlock(block)) return undefined;
@@ -81,7 +78,7 @@ const FRAME_MAGIC: Record<string, number[]> = { gzip: [0x1f, 0x8b, 0x08], zstd: 
  * trailer agrees with the entry's length) and the next frame must begin there. Headers inside
  * frames are checked by `rehash`, which decompresses.
  */
-async function walkFrames(fh: FileHandle, expected: LedgerRecord[], opts: KeptOptions): Promise<KeptPrefix> {
+async function walkFrames(fh: Medium, expected: LedgerRecord[], opts: KeptOptions): Promise<KeptPrefix> {
   const magic = FRAME_MAGIC[opts.compression!];
   const startsFrame = async (at: number) => {
     const b = await readAt(fh, at, magic.length);
@@ -111,7 +108,7 @@ export function blobDirs(records: LedgerRecord[]): string[] {
   return ['blobs', ...[...algs].map((a) => `blobs/${a}`)];
 }
 
-async function walkTar(fh: FileHandle, expected: LedgerRecord[], opts: KeptOptions): Promise<KeptPrefix> {
+async function walkTar(fh: Medium, expected: LedgerRecord[], opts: KeptOptions): Promise<KeptPrefix> {
   const byEnd = new Map(expected.map((r) => [r.offset, r]));
   const kept: LedgerRecord[] = [];
   const dirs: string[] = [];
@@ -163,9 +160,10 @@ async function walkTar(fh: FileHandle, expected: LedgerRecord[], opts: KeptOptio
 }
 
 /** Read every kept blob back and check its digest; cut back to the last one that matches. */
-async function rehash(file: string, prefix: KeptPrefix): Promise<KeptPrefix> {
+async function rehash(medium: Medium, prefix: KeptPrefix): Promise<KeptPrefix> {
   if (prefix.cut === 0) return prefix;
-  const stream = createReadStream(file, { start: 0, end: prefix.cut - 1, highWaterMark: 1 << 20 });
+  const file = medium.name;
+  const stream = readRange(medium, 0, prefix.cut);
   let i = 0;
   let stop: string | undefined;
   try {
@@ -189,7 +187,7 @@ async function rehash(file: string, prefix: KeptPrefix): Promise<KeptPrefix> {
   } catch (e) {
     stop = (e as Error).message;
   } finally {
-    stream.destroy();
+    await stream.return(undefined);
   }
   if (i === prefix.kept.length && !stop) return prefix;
   const kept = prefix.kept.slice(0, i);
@@ -198,16 +196,16 @@ async function rehash(file: string, prefix: KeptPrefix): Promise<KeptPrefix> {
 }
 
 /**
- * Walk `file` against `expected` (the ledger's records for the archive in it, in archive order,
+ * Walk `file` (or, for a --volume-size archive, its volumes in order, read as one stream) against
+ * `expected` (the ledger's records for the archive in it, in archive order,
  * each record's offset the end of its blob's padding). Reads one header per entry.
  */
-export async function keptPrefix(file: string, expected: LedgerRecord[], opts: KeptOptions): Promise<KeptPrefix> {
-  const fh = await open(file, 'r');
-  let walked: KeptPrefix;
+export async function keptPrefix(file: string | string[], expected: LedgerRecord[], opts: KeptOptions): Promise<KeptPrefix> {
+  const fh = await openPositional(typeof file === 'string' ? [file] : file);
   try {
-    walked = opts.compression ? await walkFrames(fh, expected, opts) : await walkTar(fh, expected, opts);
+    const walked = opts.compression ? await walkFrames(fh, expected, opts) : await walkTar(fh, expected, opts);
+    return opts.rehash ? await rehash(fh, walked) : walked;
   } finally {
     await fh.close();
   }
-  return opts.rehash ? rehash(file, walked) : walked;
 }

@@ -1,5 +1,7 @@
 import fs from 'node:fs';
 import { UserError } from '../errors.js';
+import { contiguous, listVolumes, parseVolumePath, volumePath } from '../util/volumes.js';
+import { openPositional, readRange } from './positional.js';
 
 /**
  * Where archive bytes come from: a regular file, a tape device, standard input or a pipe.
@@ -53,7 +55,82 @@ function openError(path: string, e: NodeJS.ErrnoException): UserError {
   return new UserError('ESOURCE', `cannot open source ${path}: ${why}`);
 }
 
-export async function openArchiveSource(path: string): Promise<ArchiveSource> {
+/** One SOURCE as read: a path, or the volumes of a --volume-size archive read as one stream. */
+export interface SourceSpec {
+  name: string;
+  paths: string[];
+  /** Something the operator should know (a volume after the last one given exists). */
+  note?: string;
+}
+
+async function isFileOrDevice(path: string): Promise<boolean> {
+  return fs.promises.stat(path).then(() => true, () => false);
+}
+
+/**
+ * The SOURCE arguments as the archives they name, in one place for every reader (issue 14):
+ * DEST.001 DEST.002 ... given in a row are the volumes of one archive and read as one stream (in
+ * numeric order, which a shell glob does not give past .999); DEST alone, when no such file exists
+ * but DEST.001 does, names all its volumes. A volume set must start at 001 and have no gap: a
+ * stream read from the middle of an archive would be refused as "not tar" at best.
+ */
+export async function groupSources(args: string[]): Promise<SourceSpec[]> {
+  const out: SourceSpec[] = [];
+  for (let i = 0; i < args.length; ) {
+    const arg = args[i];
+    const v = arg === '-' ? undefined : parseVolumePath(arg);
+    if (v && (await isFileOrDevice(volumePath(v.dest, 1)))) {
+      const group = [{ path: arg, n: v.n }];
+      for (i++; i < args.length; i++) {
+        const w = parseVolumePath(args[i]);
+        if (!w || w.dest !== v.dest) break;
+        group.push({ path: args[i], n: w.n });
+      }
+      group.sort((a, b) => a.n - b.n);
+      group.forEach((g, k) => {
+        if (g.n !== k + 1) throw new UserError('ESOURCE', `${g.path}: the volumes of ${v.dest} must be given from ${volumePath(v.dest, 1)} without a gap (${volumePath(v.dest, k + 1)} is missing)`);
+      });
+      const after = volumePath(v.dest, group.length + 1);
+      const note = (await isFileOrDevice(after)) ? `${after} exists but was not given: the archive is read from ${group.length} volume${group.length === 1 ? '' : 's'} only` : undefined;
+      out.push({ name: group.length === 1 ? arg : `${v.dest}.${group[0].path.slice(v.dest.length + 1)}..${group.at(-1)!.path.slice(v.dest.length + 1)}`, paths: group.map((g) => g.path), note });
+      continue;
+    }
+    i++;
+    if (arg !== '-' && !(await isFileOrDevice(arg))) {
+      const all = await listVolumes(arg);
+      const vols = contiguous(all);
+      if (vols.length > 0) {
+        if (vols.length < all.length) throw new UserError('ESOURCE', `${arg}: its volumes have a gap (${volumePath(arg, vols.length + 1)} is missing)`);
+        out.push({ name: vols.length === 1 ? vols[0].path : `${arg}.001..${vols.at(-1)!.path.slice(arg.length + 1)} (${vols.length} volumes)`, paths: vols.map((x) => x.path) });
+        continue;
+      }
+    }
+    out.push({ name: arg, paths: [arg] });
+  }
+  return out;
+}
+
+/** Several volumes of one archive: one sequential stream over them (positional.ts). */
+async function volumeSetSource(spec: SourceSpec): Promise<ArchiveSource> {
+  const reader = await openPositional(spec.paths);
+  const stats: SourceStats = { bytes: 0, records: 0 };
+  const chunks = (async function* () {
+    try {
+      for await (const c of readRange(reader, 0, reader.size, FILE_CHUNK)) {
+        stats.bytes += c.length;
+        stats.records++;
+        yield c;
+      }
+    } finally {
+      await reader.close();
+    }
+  })();
+  return { name: spec.name, kind: 'file', chunks, stats: () => stats };
+}
+
+export async function openArchiveSource(source: string | SourceSpec): Promise<ArchiveSource> {
+  if (typeof source !== 'string') return source.paths.length === 1 ? openArchiveSource(source.paths[0]) : volumeSetSource(source);
+  const path = source;
   if (path === '-') {
     const stats: SourceStats = { bytes: 0, records: 0 };
     const stdin = process.stdin;

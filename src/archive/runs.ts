@@ -29,6 +29,10 @@ export interface RunStart {
   blockSize: number;
   /** Tape: MTIOCPOS before the first write. */
   tapeStart?: number;
+  /** --volume-size: the archive is in DEST.001, DEST.002, ... of this many bytes (issue 14). */
+  volumeSize?: number;
+  /** --next-volume: the volume (tape) number of this piece within the run, from 1. */
+  volume?: number;
   time: string;
 }
 

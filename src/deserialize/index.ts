@@ -1,5 +1,5 @@
 import { UserError } from '../errors.js';
-import { openArchiveSource, type ArchiveSource, type SourceStats } from '../archive/read-source.js';
+import { groupSources, openArchiveSource, type ArchiveSource, type SourceStats } from '../archive/read-source.js';
 import { readArchives } from '../archive/reader.js';
 import { loadHasher } from '../sink/hasher.js';
 import { Engine, type EngineResult, type EngineTarget, type StreamHasher, type StreamHasherFactory } from './engine.js';
@@ -55,11 +55,14 @@ function checkSources(sources: string[]): void {
 async function run(sources: string[], engine: Engine, opts: ReadArchivesOptions, tag?: string): Promise<ArchivesReport> {
   const started = Date.now();
   const reports: SourceReport[] = [];
-  for (let i = 0; i < sources.length; i++) {
-    const src = await openArchiveSource(sources[i]);
+  // Volumes of one --volume-size archive are one source (read-source.ts groupSources).
+  const groups = await groupSources(sources);
+  for (let i = 0; i < groups.length; i++) {
+    if (groups[i].note) opts.log?.('warn', groups[i].note!);
+    const src = await openArchiveSource(groups[i]);
     opts.onSource?.(src);
     try {
-      await engine.consume(readArchives(src.chunks, src.name, { strict: opts.strict }), { source: src.name, last: i === sources.length - 1 });
+      await engine.consume(readArchives(src.chunks, src.name, { strict: opts.strict }), { source: src.name, last: i === groups.length - 1 });
     } finally {
       reports.push({ name: src.name, kind: src.kind, ...src.stats() });
     }

@@ -5,6 +5,7 @@ import { keptPrefix } from '../archive/kept.js';
 import { readLedgerText, type LedgerRecord } from '../archive/ledger.js';
 import { type LedgerRun, type MediumKind, type RunEnd, runEndLine, splitRuns } from '../archive/runs.js';
 import type { SkipSet } from '../plan/plan.js';
+import { contiguous, listVolumes } from '../util/volumes.js';
 import { measureTape } from './tape-measure.js';
 
 /**
@@ -56,10 +57,31 @@ export interface ResumeRequest {
   compression?: string;
   /** Read every kept blob back and check its digest. */
   rehash?: boolean;
+  /** --volume-size of this run: DEST names the volumes DEST.001, DEST.002, ... */
+  volumeSize?: number;
 }
 
 async function fileSize(path: string): Promise<number | undefined> {
   return stat(path).then((s) => (s.isFile() ? s.size : undefined), () => undefined);
+}
+
+/**
+ * The files that hold a file piece's archive and their total size: the file, or for a
+ * --volume-size run its volumes DEST.001.. up to the first gap (read as one stream); undefined
+ * when there is nothing.
+ */
+async function pieceFiles(piece: Piece, file: string): Promise<{ files: string[]; size: number } | undefined> {
+  if (!volumeSizeOf(piece)) {
+    const size = await fileSize(file);
+    return size === undefined ? undefined : { files: [file], size };
+  }
+  const volumes = contiguous(await listVolumes(file));
+  if (volumes.length === 0) return undefined;
+  return { files: volumes.map((v) => v.path), size: volumes.reduce((n, v) => n + v.size, 0) };
+}
+
+function volumeSizeOf(piece: Piece): number | undefined {
+  return piece.runs[0].start?.volumeSize;
 }
 
 async function canonical(path: string): Promise<string> {
@@ -130,7 +152,7 @@ export async function loadResume(req: ResumeRequest): Promise<ResumeState> {
   } else if (lastRun.end) {
     last = lastRun.end;
   } else if (lastPiece?.kind === 'file') {
-    last = { mediumBytes: (await fileSize(lastPiece.dest)) ?? 0, reason: 'measured', source: 'file-size' };
+    last = { mediumBytes: (await pieceFiles(lastPiece, lastPiece.dest))?.size ?? 0, reason: 'measured', source: 'file-size' };
     measured = true;
   } else if (lastRun.start?.kind === 'tape') {
     last = await measureTape(lastRun.start);
@@ -140,7 +162,7 @@ export async function loadResume(req: ResumeRequest): Promise<ResumeState> {
     throw new UserError('EOFFSET', `cannot measure what the interrupted run wrote to ${to}; give --resume-from-offset BYTES (lower is safer)`);
   }
   if (req.offset !== undefined && lastPiece?.kind === 'file') {
-    const holds = await fileSize(lastPiece.dest);
+    const holds = (await pieceFiles(lastPiece, lastPiece.dest))?.size;
     if (holds !== undefined && req.offset > holds) {
       throw new UserError('EOFFSET', `--resume-from-offset ${req.offset} is larger than the medium holds (${lastPiece.dest}: ${holds} bytes); give a smaller, conservative value`);
     }
@@ -150,7 +172,7 @@ export async function loadResume(req: ResumeRequest): Promise<ResumeState> {
   // the last file piece is continued too (and then it is that piece); a non-empty file that holds
   // no archive of this job is refused rather than overwritten.
   let destPiece = destKind === 'file' ? pieces.find((p) => p.kind === 'file' && p.dest === destKey) : undefined;
-  const copyOf = !destPiece && destKind === 'file' && (destStat?.size ?? 0) > 0 ? [...pieces].reverse().find((p) => p.kind === 'file') : undefined;
+  const copyOf = !destPiece && !req.volumeSize && destKind === 'file' && (destStat?.size ?? 0) > 0 ? [...pieces].reverse().find((p) => p.kind === 'file') : undefined;
   let continueFile: ResumeState['continueFile'];
 
   for (const piece of pieces) {
@@ -162,13 +184,14 @@ export async function loadResume(req: ResumeRequest): Promise<ResumeState> {
       continue;
     }
     const file = piece === copyOf ? req.dest : piece.dest;
-    const size = await fileSize(file);
+    const held = await pieceFiles(piece, file);
+    const size = held?.size;
     if (size === undefined) {
       if (piece.expected.length) warnings.push(`${file}, which held ${piece.expected.length} blobs of this job, is gone or not a file: they are written again`);
       continue;
     }
     const limit = isLast && last.source === 'user' ? Math.min(size, last.mediumBytes) : size;
-    const walk = await keptPrefix(file, piece.expected, { limit, compression: piece.runs[0].start?.compression ?? (piece.runs[0].start ? undefined : req.compression), root, rehash: req.rehash });
+    const walk = await keptPrefix(held!.files, piece.expected, { limit, compression: piece.runs[0].start?.compression ?? (piece.runs[0].start ? undefined : req.compression), root, rehash: req.rehash });
     if (walk.foreign && piece === copyOf) {
       throw new UserError('EDEST', `${req.dest} holds ${size} bytes that are not this job's archive (${walk.stop}); resume to the interrupted run's file ${piece.dest}, to a new path, or remove ${req.dest}`);
     }
@@ -177,6 +200,11 @@ export async function loadResume(req: ResumeRequest): Promise<ResumeState> {
     if (walk.stop && (lost > 0 || walk.foreign)) warnings.push(`${file}: ${walk.stop}; the archive is kept up to byte ${walk.cut} and ${lost} blob${lost === 1 ? '' : 's'} the checkpoint recorded there ${lost === 1 ? 'is' : 'are'} written again`);
     if (file === req.dest || piece === destPiece) {
       destPiece = piece;
+      const wrote = volumeSizeOf(piece);
+      if ((wrote ?? 0) !== (req.volumeSize ?? 0)) {
+        const was = wrote ? `volumes of ${wrote} bytes (${req.dest}.001, ...)` : `one file ${req.dest}`;
+        throw new UserError('EUSAGE', `the interrupted run wrote ${was}; resume with ${wrote ? `--volume-size ${wrote}` : 'no --volume-size'}, or to a new DEST`);
+      }
       const compression = piece.runs[0].start?.compression ?? req.compression ?? '';
       if (walk.cut > 0 && compression !== (req.compression ?? '')) {
         throw new UserError('EUSAGE', `the interrupted run wrote ${compression || 'uncompressed'} data to ${req.dest}; resume with the same --compression, or to a new file`);

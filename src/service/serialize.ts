@@ -7,13 +7,18 @@ import { AceError, InterruptedError, UserError } from '../errors.js';
 import { archiveSize } from '../archive/entries.js';
 import { LedgerWriter, readLedger, recordsOnMedium } from '../archive/ledger.js';
 import type { Compression } from '../archive/output.js';
+import type { LayoutOptions } from '../archive/entries.js';
 import { writeArchive } from '../archive/writer.js';
 import { type Plan, type SkipSet, existingBlobs, makePlan } from '../plan/plan.js';
-import { openSink } from '../sink/index.js';
-import type { Sink, SinkResult } from '../sink/types.js';
+import { type WriterError, openSink } from '../sink/index.js';
+import type { SinkResult, VolumeResult } from '../sink/types.js';
+import { openVolumeSink } from '../sink/volumes.js';
 import { openSource } from '../source/index.js';
 import type { RegistryOptions } from '../source/registry.js';
+import type { BlobFetcher } from '../source/types.js';
 import type { Reporter, RunSummary } from '../ui/events.js';
+import { volumePath } from '../util/volumes.js';
+import { type BlobEnd, keepFromRing, memoryFetcher, remainingPlan, runVolumeCommand } from './next-volume.js';
 import { VERSION } from '../version.js';
 
 export interface SerializeRequest {
@@ -39,6 +44,12 @@ export interface SerializeRequest {
   signal: AbortSignal;
   /** Rebuilds the command line for the resume hint. */
   resumeCommand?: (checkpoint: string) => string;
+  /** --volume-size: DEST.001, DEST.002, ... of this many bytes (src/sink/volumes.ts). */
+  volumeSize?: number;
+  /** --next-volume: run through the shell when a tape is full, and between file volumes. */
+  nextVolumeCommand?: string;
+  /** Without a command, on a terminal: ask the operator to load the next tape (ui/prompt.ts). */
+  askNextVolume?: (volume: number, dest: string, signal: AbortSignal) => Promise<void>;
 }
 
 /**
@@ -51,7 +62,8 @@ export async function serialize(req: SerializeRequest): Promise<RunSummary> {
   const lock = await lockRun([
     ...(req.resumeFrom ? [{ path: req.resumeFrom, what: 'the checkpoint', mustExist: true }] : []),
     ...(checkpoint ? [{ path: checkpoint, what: 'the checkpoint' }] : []),
-    { path: req.dest, what: 'the destination' },
+    // Volumes: the first one carries the lock (DEST itself is never written).
+    { path: req.volumeSize ? volumePath(req.dest, 1) : req.dest, what: 'the destination' },
   ]);
   try {
     return await serializeLocked(req, checkpoint);
@@ -77,7 +89,7 @@ async function serializeLocked(req: SerializeRequest, checkpoint: string | undef
   }
 
   const resume = req.resumeFrom
-    ? await loadResume({ checkpoint: req.resumeFrom, offset: req.resumeOffset, dest: req.dest, compression: req.compression, rehash: req.resumeRehash })
+    ? await loadResume({ checkpoint: req.resumeFrom, offset: req.resumeOffset, dest: req.dest, compression: req.compression, rehash: req.resumeRehash, volumeSize: req.volumeSize })
     : undefined;
   if (resume) {
     for (const [digest, why] of resume.skip) if (!skip.has(digest)) skip.set(digest, why);
@@ -99,7 +111,7 @@ async function serializeLocked(req: SerializeRequest, checkpoint: string | undef
     const plan = await makePlan(source, { skip, recursive: req.recursive, refName: source.refName, sourceName: req.image });
     reporter.emit({ type: 'resolve', ref: req.image, descriptor: plan.root });
     if (resume) checkResumeMatchesPlan(resume, plan, req.image);
-    const layout = { version: VERSION, manifestJson: req.manifestJson, imageRef: req.image };
+    const layout: LayoutOptions = { version: VERSION, manifestJson: req.manifestJson, imageRef: req.image };
     const totalBytes = archiveSize(plan, layout);
     reporter.emit({
       type: 'plan',
@@ -114,30 +126,6 @@ async function serializeLocked(req: SerializeRequest, checkpoint: string | undef
 
     const continueAt = resume?.continueFile?.cut;
     const ledger = checkpoint ? await LedgerWriter.create(checkpoint, resume?.ledgerPrefix ?? '', continueAt ?? 0) : undefined;
-    let sink: Sink;
-    try {
-      sink = await openSink(req.dest, { blockSize: req.blockSize, bufferSize: req.bufferSize, hwm: req.hwm, truncateTo: continueAt });
-    } catch (e) {
-      await ledger?.close();
-      throw e;
-    }
-    const kind = sink.kind;
-    const tapeStart = kind === 'tape' ? sink.tapePosition?.().block : undefined;
-    const runStart: RunStart = {
-      id: randomUUID(),
-      image: req.image,
-      root: plan.root.digest,
-      dest: req.dest === '-' ? '-' : resolve(req.dest),
-      kind,
-      archiveStart: continueAt ?? 0,
-      compression: req.compression,
-      blockSize: req.blockSize,
-      tapeStart,
-      time: new Date().toISOString(),
-    };
-    await ledger?.writeRaw(runStartLine(runStart));
-    await ledger?.sync();
-    reporter.setStatsSource?.(() => sink.stats());
     const summary: RunSummary = {
       blobsWritten: 0,
       blobsSkipped: plan.skipped.length,
@@ -146,56 +134,173 @@ async function serializeLocked(req: SerializeRequest, checkpoint: string | undef
       durationMs: 0,
       checkpoint,
     };
-    /** Record in the ledger how many archive bytes reached the medium, whatever ended the run. */
-    const recordEnd = async (result: SinkResult | undefined, reason: string) => {
-      if (!ledger) return;
-      let medium = (continueAt ?? 0) + (result?.written ?? 0);
-      let records: number | undefined;
-      if (result?.kind === 'tape' && result.startPosition !== undefined && result.endPosition !== undefined) {
-        // MTIOCPOS counts records and filemarks: the close wrote one filemark (tape-rig README).
-        records = Math.max(0, result.endPosition - result.startPosition - 1);
-        medium = Math.min(medium, (continueAt ?? 0) + records * req.blockSize);
-      }
-      const end: RunEnd = { mediumBytes: medium, reason, source: result ? 'writer' : 'user', tapeEnd: result?.endPosition, records };
-      await ledger.writeRaw(runEndLine(end, ledger.lastOffset));
-      await ledger.sync();
+    const volumes: VolumeResult[] = [];
+    const onVolume = (v: VolumeResult) => {
+      volumes.push(v);
+      reporter.emit({ type: 'volume', ...v });
     };
-    let sinkResult: SinkResult | undefined;
+    let piece: Piece = { plan, fetcher: source, continueAt, dirs: resume?.continueFile?.dirs, volume: 1 };
     try {
-      const result = await writeArchive(plan, source, sink, {
-        ...layout,
-        compression: req.compression,
-        ledger,
-        reporter,
-        sourceName: req.image,
-        signal: req.signal,
-        continueAt,
-        dirsPresent: resume?.continueFile?.dirs,
-      });
-      summary.blobsWritten = result.blobsWritten;
-      sinkResult = await sink.close();
-      summary.bytesWritten = sinkResult.written;
-      if ((continueAt ?? 0) + sinkResult.written !== result.offset) {
-        throw new AceError('EWRITE', `only ${sinkResult.written} of ${result.offset - (continueAt ?? 0)} archive bytes reached ${req.dest}`);
+      for (;;) {
+        const next = await writePiece(req, piece, { ledger, layout, summary, onVolume });
+        if (!next) break;
+        piece = next;
       }
-      await recordEnd(sinkResult, 'complete');
     } catch (e) {
-      sinkResult ??= await sink.abort().catch(() => undefined);
-      await recordEnd(sinkResult, req.signal.aborted ? `interrupted by ${String(req.signal.reason)}` : (e as AceError).code ?? 'error').catch(() => {});
-      summary.bytesWritten = sinkResult?.written ?? 0;
-      summary.sink = sinkResult;
       summary.durationMs = Date.now() - started;
+      if (volumes.length > 0) summary.volumes = volumes;
       if (checkpoint && req.resumeCommand) summary.resumeCommand = req.resumeCommand(checkpoint);
       if (req.signal.aborted) throw Object.assign(new InterruptedError((req.signal.reason as NodeJS.Signals) ?? 'SIGINT'), { summary });
       throw Object.assign(e as Error, { summary });
     } finally {
       await ledger?.close();
     }
-    summary.sink = sinkResult;
     summary.durationMs = Date.now() - started;
+    if (volumes.length > 0) summary.volumes = volumes;
     return summary;
   } finally {
     await source.close();
+  }
+}
+
+/** One archive to write: the whole plan, or after a full tape the rest of it on the next one. */
+interface Piece {
+  plan: Plan;
+  fetcher: BlobFetcher;
+  /** A resumed file: the archive continues from this offset. */
+  continueAt?: number;
+  dirs?: string[];
+  /** The tape volume this piece goes to (--next-volume), from 1. */
+  volume: number;
+}
+
+interface RunContext {
+  ledger?: LedgerWriter;
+  layout: LayoutOptions;
+  summary: RunSummary;
+  onVolume: (v: VolumeResult) => void;
+}
+
+/**
+ * Open DEST, write `piece`, close. Returns the next piece when the tape filled up and the next
+ * volume is loaded (--next-volume, or the operator at the prompt); throws, with the sink's
+ * result in the summary, when the run ends any other way before the archive is complete.
+ */
+async function writePiece(req: SerializeRequest, piece: Piece, ctx: RunContext): Promise<Piece | undefined> {
+  const { ledger, summary, reporter } = { ...ctx, reporter: req.reporter };
+  const { plan, continueAt } = piece;
+  const geometry = { blockSize: req.blockSize, bufferSize: req.bufferSize, hwm: req.hwm };
+  const sink = req.volumeSize
+    ? await openVolumeSink(req.dest, {
+        ...geometry,
+        volumeSize: req.volumeSize,
+        startAt: continueAt,
+        onVolume: ctx.onVolume,
+        beforeVolume: req.nextVolumeCommand
+          ? (n, path) => {
+              reporter.emit({ type: 'note', message: `volume ${n - 1} is complete; running the --next-volume command for volume ${n} (${path})` });
+              return runVolumeCommand(req.nextVolumeCommand!, n, req.dest, req.signal, { ACE_DT_VOLUME_PATH: path, ACE_DT_PREVIOUS_PATH: volumePath(req.dest, n - 1) });
+            }
+          : undefined,
+      })
+    : await openSink(req.dest, { ...geometry, truncateTo: continueAt });
+  const kind = sink.kind;
+  const runStart: RunStart = {
+    id: randomUUID(),
+    image: req.image,
+    root: plan.root.digest,
+    dest: req.dest === '-' ? '-' : resolve(req.dest),
+    kind,
+    archiveStart: continueAt ?? 0,
+    compression: req.compression,
+    blockSize: req.blockSize,
+    tapeStart: kind === 'tape' ? sink.tapePosition?.().block : undefined,
+    volumeSize: req.volumeSize,
+    volume: kind === 'tape' && piece.volume > 1 ? piece.volume : undefined,
+    time: new Date().toISOString(),
+  };
+  await ledger?.writeRaw(runStartLine(runStart));
+  await ledger?.sync();
+  reporter.setStatsSource?.(() => sink.stats());
+
+  /** Record in the ledger how many archive bytes reached the medium, whatever ended the run. */
+  const recordEnd = async (result: SinkResult | undefined, reason: string): Promise<RunEnd> => {
+    let medium = (continueAt ?? 0) + (result?.written ?? 0);
+    let records: number | undefined;
+    if (result?.kind === 'tape' && result.startPosition !== undefined && result.endPosition !== undefined) {
+      // MTIOCPOS counts records and filemarks: the close wrote one filemark (tape-rig README).
+      records = Math.max(0, result.endPosition - result.startPosition - 1);
+      medium = Math.min(medium, (continueAt ?? 0) + records * req.blockSize);
+    }
+    const end: RunEnd = { mediumBytes: medium, reason, source: result ? 'writer' : 'user', tapeEnd: result?.endPosition, records };
+    if (ledger) {
+      await ledger.writeRaw(runEndLine(end, ledger.lastOffset));
+      await ledger.sync();
+    }
+    return end;
+  };
+  // Where each blob of this piece ends, for the next volume (which of them the full one holds).
+  const ends: BlobEnd[] = [];
+  const tracking: Reporter = {
+    emit(e) {
+      if (e.type === 'blob-end') ends.push({ digest: e.descriptor.digest, size: e.descriptor.size, offset: e.offset });
+      reporter.emit(e);
+    },
+    close: () => reporter.close(),
+  };
+  // Downloads opened ahead for this piece are dropped when the volume fills up.
+  const pieceAbort = new AbortController();
+  let sinkResult: SinkResult | undefined;
+  try {
+    const result = await writeArchive(plan, piece.fetcher, sink, {
+      ...ctx.layout,
+      compression: req.compression,
+      ledger,
+      reporter: tracking,
+      sourceName: req.image,
+      signal: AbortSignal.any([req.signal, pieceAbort.signal]),
+      continueAt,
+      dirsPresent: piece.dirs,
+    });
+    summary.blobsWritten += result.blobsWritten;
+    sinkResult = await sink.close();
+    summary.bytesWritten += sinkResult.written;
+    summary.sink = sinkResult;
+    if ((continueAt ?? 0) + sinkResult.written !== result.offset) {
+      throw new AceError('EWRITE', `only ${sinkResult.written} of ${result.offset - (continueAt ?? 0)} archive bytes reached ${req.dest}`);
+    }
+    const end = await recordEnd(sinkResult, 'complete');
+    if (kind === 'tape' && piece.volume > 1) ctx.onVolume({ volume: piece.volume, dest: req.dest, bytes: end.mediumBytes, records: end.records ?? sinkResult.records });
+    return undefined;
+  } catch (e) {
+    const full = !req.signal.aborted && kind === 'tape' && (e as WriterError).endOfMedium === true && (req.nextVolumeCommand !== undefined || req.askNextVolume !== undefined);
+    // Before the ring is let go: the blobs it still holds need not be fetched again.
+    const mediumGuess = (continueAt ?? 0) + sink.stats().written;
+    const kept = full && !req.compression ? keepFromRing(sink, ends, mediumGuess, continueAt ?? 0) : new Map<string, Uint8Array>();
+    pieceAbort.abort();
+    sinkResult ??= await sink.abort().catch(() => undefined);
+    const reason = req.signal.aborted ? `interrupted by ${String(req.signal.reason)}` : (e as AceError).code ?? 'error';
+    const end = await recordEnd(sinkResult, reason).catch(() => undefined);
+    summary.blobsWritten += ends.length;
+    summary.bytesWritten += sinkResult?.written ?? 0;
+    summary.sink = sinkResult;
+    if (!full || !end || !sinkResult) throw e;
+    ctx.onVolume({ volume: piece.volume, dest: req.dest, bytes: end.mediumBytes, records: end.records ?? sinkResult.records });
+    const volume = piece.volume + 1;
+    reporter.emit({ type: 'note', message: `end of volume ${piece.volume}: ${end.mediumBytes} bytes in ${end.records ?? sinkResult.records} records reached ${req.dest}` });
+    if (req.nextVolumeCommand !== undefined) {
+      reporter.emit({ type: 'note', message: `running the --next-volume command for volume ${volume}` });
+      await runVolumeCommand(req.nextVolumeCommand, volume, req.dest, req.signal);
+    } else {
+      await req.askNextVolume!(volume, req.dest, req.signal);
+    }
+    const onMedium = new Set(ends.filter((b) => b.offset <= end.mediumBytes).map((b) => b.digest));
+    // Blobs written but not taken (and the ones never started) go to the next volume.
+    summary.blobsWritten -= ends.length - onMedium.size;
+    const rest = remainingPlan(plan, onMedium, `on volume ${piece.volume} (${req.dest})`);
+    const fromMemory = [...kept.keys()].filter((d) => !onMedium.has(d)).length;
+    reporter.emit({ type: 'note', message: `volume ${volume}: ${rest.blobs.length} blobs go out as a new archive${fromMemory ? ` (${fromMemory} of them from the buffer, not fetched again)` : ''}` });
+    return { plan: rest, fetcher: memoryFetcher(piece.fetcher, kept), volume };
   }
 }
 

@@ -358,6 +358,18 @@ class NativeSink implements Sink {
     return this.#raw.inputError();
   }
 
+  recent(from: number, to: number): Buffer | undefined {
+    if (from < 0 || to < from || to > this.#head || from < this.#head - this.#capacity) return undefined;
+    this.#ring ??= this.#raw.ring();
+    const out = Buffer.allocUnsafe(to - from);
+    // The stream byte at position p lives at p % capacity; a range may wrap around the end.
+    const start = from % this.#capacity;
+    const first = Math.min(to - from, this.#capacity - start);
+    out.set(new Uint8Array(this.#ring, start, first), 0);
+    if (first < out.length) out.set(new Uint8Array(this.#ring, 0, out.length - first), first);
+    return out;
+  }
+
   stats(): SinkStats {
     const s = this.#raw.stats();
     return { accepted: s.accepted, written: s.written, records: s.records, fill: s.fill, capacity: s.capacity, underruns: s.underruns };

@@ -50,6 +50,16 @@ export interface TapePosition {
   online: boolean;
 }
 
+/** One file volume of a --volume-size run (src/sink/volumes.ts). */
+export interface VolumeResult {
+  volume: number;
+  dest: string;
+  /** Bytes the volume holds (what an earlier run left in it included). */
+  bytes: number;
+  /** write(2) calls of this run into it. */
+  records: number;
+}
+
 export interface SinkResult extends SinkStats {
   kind: 'file' | 'tape' | 'stdout' | 'pipe' | 'other';
   /** Tape: MTIOCPOS before the first write and after the close's filemark. */
@@ -57,6 +67,8 @@ export interface SinkResult extends SinkStats {
   endPosition?: number;
   /** Set when the run ended at the end-of-medium early warning (ENOSPC on a tape). */
   endOfMedium?: boolean;
+  /** --volume-size: the volumes this run wrote, in order. */
+  volumes?: VolumeResult[];
   /** The writer's failure, when there was one (abort() resolves with it instead of throwing). */
   error?: Error;
 }
@@ -80,6 +92,14 @@ export interface Sink {
   /** Stop accepting input, drain what is in the ring where possible, close. */
   abort(): Promise<SinkResult>;
   stats(): SinkStats;
+  /**
+   * A copy of stream bytes [from, to) (counted from this sink's first accepted byte) out of the
+   * ring's memory, which still holds the last `capacity` bytes accepted even once the writer has
+   * failed; undefined when they are not all there. Lets a next volume re-send what the full one
+   * did not take without fetching it again (issue 14). The oldest bytes may have been overwritten
+   * by a landing that was filled but never committed: callers verify digests before using them.
+   */
+  recent?(from: number, to: number): Buffer | undefined;
   /** Tape only: MTIOCPOS/MTIOCGET now. */
   tapePosition?(): TapePosition;
 }

@@ -1,5 +1,5 @@
 import type { Descriptor } from '../oci/descriptor.js';
-import type { SinkResult, SinkStats } from '../sink/types.js';
+import type { SinkResult, SinkStats, VolumeResult } from '../sink/types.js';
 
 /**
  * What a long run tells the operator. Services emit these; the UI (terminal display, plain
@@ -24,6 +24,8 @@ export type RunEvent =
   /** A checkpoint record written; `offset` is the archive offset it records (end of the blob's padding). */
   | { type: 'ledger'; record: Descriptor; offset?: number }
   | { type: 'writer'; stats: SinkStats }
+  /** A volume finished: a file volume of --volume-size, or a tape that --next-volume changed. */
+  | { type: 'volume'; volume: number; dest: string; bytes: number; records: number }
   | { type: 'log'; level: 'error' | 'warn' | 'info' | 'debug'; message: string; fields?: Record<string, unknown> }
   | { type: 'error'; code: string; message: string }
   /** A line for the operator (stdout; above the live display on a terminal; dropped with -q). */
@@ -45,6 +47,8 @@ export interface RunSummary {
   durationMs: number;
   sink?: SinkResult;
   checkpoint?: string;
+  /** The volumes written, in order (file volumes, or tapes changed with --next-volume). */
+  volumes?: VolumeResult[];
   /** The command that resumes an interrupted run. */
   resumeCommand?: string;
 }
@@ -53,6 +57,8 @@ export interface Reporter {
   emit(event: RunEvent): void;
   /** Live writer counters for the display (ring fill, underruns); optional. */
   setStatsSource?(source: () => SinkStats): void;
+  /** Stop redrawing the live display (and clear it) while the operator answers a prompt. */
+  hold?(on: boolean): void;
   close(): Promise<void>;
 }
 

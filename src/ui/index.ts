@@ -100,6 +100,8 @@ class UiReporter implements Reporter {
   private debugTimer?: NodeJS.Timeout;
   private lastStatus = 0;
   private summarised = false;
+  /** A prompt is waiting for the operator: the live frame is not redrawn over it. */
+  private held = false;
   private closed = false;
   private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
   private readonly stderrTTY: boolean;
@@ -182,6 +184,9 @@ class UiReporter implements Reporter {
       case 'note':
         this.line(e.message);
         break;
+      case 'volume':
+        this.line(`volume ${e.volume}: ${formatBytes(e.bytes)} in ${e.records} writes, ${e.dest}`);
+        break;
       case 'done':
         this.finish();
         break;
@@ -238,8 +243,14 @@ class UiReporter implements Reporter {
     }
   }
 
+  hold(on: boolean): void {
+    this.held = on;
+    if (on) this.live?.clear();
+    else this.redraw();
+  }
+
   private redraw(now = Date.now()): void {
-    if (!this.live || !this.liveActive || this.summarised) return;
+    if (!this.live || !this.liveActive || this.summarised || this.held) return;
     const width = (this.out as NodeJS.WriteStream).columns || 80;
     this.live.draw(frameLines(this.state, now, { width, unicode: this.unicode, c: this.c }), width);
   }

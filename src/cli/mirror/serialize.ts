@@ -1,3 +1,4 @@
+import { type Stats, statSync } from 'node:fs';
 import { Command, Option, UsageError } from '../clipanion.js';
 import { BaseCommand, byteSizeOption, hwmOption } from '../common.js';
 import { type AceError, redact } from '../../errors.js';
@@ -58,11 +59,17 @@ export class SerializeCommand extends BaseCommand {
       EXISTING-IMAGE(s) are images that we use to extract blob references from to determine if we need to serialize the blob.
 
       Checkpointing is enabled with --checkpoint. If serialize stops for any reason (full tape, drive error, registry failure, Ctrl-C), it prints the command that resumes: --resume-from-checkpoint with the checkpoint file of the previous run. The tool measures what reached the medium itself (the file's size, or the tape position); --resume-from-offset overrides that with a conservative byte count (a lower value is more conservative). Before continuing a file, every tar header of the kept part is checked against the checkpoint and the file is cut back at the first that does not match; --resume-rehash also re-hashes every kept blob. One run at a time may use a destination or checkpoint file: a second is refused.
+
+      --volume-size SIZE writes the archive as DEST.001, DEST.002, ... (more digits past 999: DEST.1000) of exactly SIZE bytes each but the last, cut at the byte like split(1), so a blob larger than a volume continues in the next one; the volumes concatenated in numeric order are the archive, byte for byte the one a run without --volume-size writes. SIZE must be at least --block-size; it need not be a multiple of it (the last write into each volume is short), so limits such as FAT32's 4294967295 bytes work. DEST must then be a file path (not a tape, not -). Checkpoint offsets stay archive offsets, and a resume continues in the volume that holds the cut. mirror verify and mirror deserialize take the volumes in one call (DEST.001 DEST.002 ..., or DEST alone when only the volumes exist).
+
+      --next-volume CMD continues onto the next tape in the same run: when the tape is full (end of medium), the volume is finished (filemark, the ledger records what it holds), CMD runs through the shell with ACE_DT_VOLUME (the next volume's number) and ACE_DT_DEST in its environment (a changer script, e.g. \`mtx -f /dev/sg1 next\`), and on exit 0 the rest goes to the new tape as a new archive, without resolving the image again and without downloading again the blobs the buffer still holds. A CMD that fails stops the run with the resume command. Without --next-volume, on a terminal, serialize asks "Load volume N into DEST and press Enter (q to stop)". With --volume-size, CMD runs between file volumes (also with ACE_DT_VOLUME_PATH, the next volume's file, and ACE_DT_PREVIOUS_PATH, the finished one), to burn or swap a medium. mirror deserialize takes the tapes' archives in one call, in order.
     `,
     examples: [
       ['Serialize to tape, skipping what the far side already has', 'ace-dt mirror serialize reg.example.com/project/repo:sync-45 /dev/nst0 reg.example.com/project/repo:complete'],
       ['Serialize the bundled sample layout to a file', 'ace-dt mirror serialize oci:sample/layout:v1 out.tar'],
       ['Resume an interrupted run', 'ace-dt mirror serialize reg.example.com/project/repo:sync-45 out.tar --checkpoint cp.jsonl --resume-from-checkpoint cp.jsonl'],
+      ['Write 4.7 GB volumes for DVDs (out.tar.001, out.tar.002, ...)', 'ace-dt mirror serialize reg.example.com/project/repo:sync-45 out.tar --volume-size 4.7GB --checkpoint cp.jsonl'],
+      ['Change tapes with a changer script when one is full', "ace-dt mirror serialize reg.example.com/project/repo:sync-45 /dev/nst0 --next-volume 'mtx -f /dev/sg1 next' --checkpoint cp.jsonl"],
     ],
   });
 
@@ -83,7 +90,30 @@ export class SerializeCommand extends BaseCommand {
   manifestJson = Option.Boolean('--manifest-json', false, { description: 'Write a manifest.json (docker load) at the end of the archive' });
   resumeFromCheckpoint = Option.String('--resume-from-checkpoint', { description: 'Checkpoint file of an interrupted run to resume' });
   resumeFromOffset = Option.String('--resume-from-offset', { description: 'Bytes of the interrupted run that reached the medium (default: measured)' });
+  volumeSize = Option.String('--volume-size', { description: 'Write DEST.001, DEST.002, ... of exactly SIZE bytes each but the last (at least --block-size); cat of the volumes in numeric order is the archive' });
+  nextVolume = Option.String('--next-volume', { description: 'When a tape is full, run CMD (shell; ACE_DT_VOLUME, ACE_DT_DEST in its environment) and continue on the next tape in the same run; with --volume-size, run it between volumes. Without it, a terminal prompts for the next tape' });
   resumeRehash = Option.Boolean('--resume-rehash', false, { description: 'Before continuing a file, read every kept blob back and check its digest (every tar header is checked in any case)' });
+
+  /** --volume-size and --next-volume: what they need of DEST (usage errors, exit 2). */
+  private volumeOptions(blockSize: number): number | undefined {
+    const volumeSize = this.volumeSize === undefined ? undefined : byteSizeOption('--volume-size', this.volumeSize, 0);
+    let st: Stats | undefined;
+    try {
+      st = this.dest === '-' ? undefined : statSync(this.dest);
+    } catch {
+      st = undefined;
+    }
+    if (volumeSize !== undefined) {
+      if (volumeSize < blockSize) throw new UsageError(`--volume-size: ${formatBytes(volumeSize)} is smaller than one block (--block-size ${formatBytes(blockSize)}); give at least the block size`);
+      if (this.dest === '-') throw new UsageError('--volume-size writes files DEST.001, DEST.002, ...: DEST cannot be - (standard output)');
+      if (st && !st.isFile()) throw new UsageError(`--volume-size writes files ${this.dest}.001, ${this.dest}.002, ...: DEST must be a file path, and ${this.dest} is ${st.isCharacterDevice() ? 'a device (a tape? use --next-volume to change tapes)' : st.isDirectory() ? 'a directory' : 'not a regular file'}`);
+    }
+    if (this.nextVolume !== undefined) {
+      if (this.nextVolume.trim() === '') throw new UsageError('--next-volume: the command is empty');
+      if (volumeSize === undefined && !st?.isCharacterDevice()) throw new UsageError(`--next-volume changes tapes (DEST a tape device) or runs between file volumes (with --volume-size); ${this.dest === '-' ? 'standard output' : this.dest} is neither`);
+    }
+    return volumeSize;
+  }
 
   async run(): Promise<number> {
     const blockSize = byteSizeOption('--block-size', this.blockSize, DEFAULT_BLOCK, { min: 1 });
@@ -95,6 +125,7 @@ export class SerializeCommand extends BaseCommand {
     if (this.compression !== undefined && this.compression !== 'gzip' && this.compression !== 'zstd') {
       throw new UsageError(`--compression: ${JSON.stringify(this.compression)} is not one of gzip, zstd`);
     }
+    const volumeSize = this.volumeOptions(blockSize);
     const existingFromCheckpoint = parseCheckpointOffsets(this.existingFromCheckpoint);
     const controller = new AbortController();
     const onSignal = (sig: NodeJS.Signals) => controller.abort(sig);
@@ -125,6 +156,10 @@ export class SerializeCommand extends BaseCommand {
         resumeOffset: this.resumeFromOffset === undefined ? undefined : byteSizeOption('--resume-from-offset', this.resumeFromOffset, 0),
         resumeRehash: this.resumeRehash,
         resumeCommand: (cp) => resumeCommandLine(process.argv.slice(2), cp),
+        volumeSize,
+        nextVolumeCommand: this.nextVolume,
+        // Only a person at a terminal can load a tape; a script without --next-volume stops as before.
+        askNextVolume: this.nextVolume === undefined && process.stdin.isTTY ? askOnTerminal(reporter, this.context.stderr) : undefined,
         manifestJson: this.manifestJson,
         recursive: this.recursive,
         registry: await this.registryOptions(controller.signal),
@@ -154,4 +189,17 @@ export class SerializeCommand extends BaseCommand {
       await reporter.close();
     }
   }
+}
+
+/** The prompt for the next tape, with the live display held so that it is not drawn over. */
+function askOnTerminal(reporter: import('../../ui/events.js').Reporter, stderr: NodeJS.WritableStream) {
+  return async (volume: number, dest: string, signal: AbortSignal): Promise<void> => {
+    const { volumePrompt } = await import('../../ui/prompt.js');
+    reporter.hold?.(true);
+    try {
+      await volumePrompt(process.stdin, stderr)(volume, dest, signal);
+    } finally {
+      reporter.hold?.(false);
+    }
+  };
 }
