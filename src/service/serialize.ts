@@ -248,8 +248,12 @@ async function writePiece(req: SerializeRequest, piece: Piece, ctx: RunContext):
     },
     close: () => reporter.close(),
   };
-  // Downloads opened ahead for this piece are dropped when the volume fills up.
+  // Downloads opened ahead for this piece are dropped when the volume fills up. Not
+  // AbortSignal.any: its signal is held weakly and may be collected, listeners and all, before
+  // the abort, which leaves prefetched blob files open.
   const pieceAbort = new AbortController();
+  const forward = () => pieceAbort.abort(req.signal.reason);
+  req.signal.addEventListener('abort', forward, { once: true });
   let sinkResult: SinkResult | undefined;
   try {
     const result = await writeArchive(plan, piece.fetcher, sink, {
@@ -258,7 +262,7 @@ async function writePiece(req: SerializeRequest, piece: Piece, ctx: RunContext):
       ledger,
       reporter: tracking,
       sourceName: req.image,
-      signal: AbortSignal.any([req.signal, pieceAbort.signal]),
+      signal: req.signal.aborted ? req.signal : pieceAbort.signal,
       continueAt,
       dirsPresent: piece.dirs,
     });
@@ -301,6 +305,8 @@ async function writePiece(req: SerializeRequest, piece: Piece, ctx: RunContext):
     const fromMemory = [...kept.keys()].filter((d) => !onMedium.has(d)).length;
     reporter.emit({ type: 'note', message: `volume ${volume}: ${rest.blobs.length} blobs go out as a new archive${fromMemory ? ` (${fromMemory} of them from the buffer, not fetched again)` : ''}` });
     return { plan: rest, fetcher: memoryFetcher(piece.fetcher, kept), volume };
+  } finally {
+    req.signal.removeEventListener('abort', forward);
   }
 }
 

@@ -185,7 +185,7 @@ class UiReporter implements Reporter {
         this.line(e.message);
         break;
       case 'volume':
-        this.line(`volume ${e.volume}: ${formatBytes(e.bytes)} in ${e.records} writes, ${e.dest}`);
+        this.line(`volume ${e.volume}: ${formatBytes(e.bytes)} in ${e.records} write${e.records === 1 ? '' : 's'}, ${e.dest}`);
         break;
       case 'done':
         this.finish();

@@ -54,7 +54,7 @@ export function summaryLines(state: RunState, c: ChalkInstance): string[] {
       lines.push(`  ${label('tape')}${plural(k.records, 'record')}${pos}${eom}`);
     }
   }
-  for (const v of s.volumes ?? []) lines.push(`  ${label(`volume ${v.volume}`)}${formatBytes(v.bytes)} in ${plural(v.records, 'write')}, ${v.dest}`);
+  for (const v of s.volumes ?? []) lines.push(`  ${label('volume')}${v.volume}: ${formatBytes(v.bytes)} in ${plural(v.records, 'write')}, ${v.dest}`);
   if (s.checkpoint) {
     const resume = !d.ok && s.resumeCommand ? ' (complete; the command to resume is on stderr)' : '';
     lines.push(`  ${label('checkpoint')}${s.checkpoint}${resume}`);
