@@ -1,0 +1,58 @@
+# Runs inside tape-vm with three small media (--tapes 3): --next-volume changes tapes in one run
+# (issue 14 item 1). Env: ACE (bin/ace-dt.js). Outputs land in the current (shared) directory.
+set -u
+ace() { node "$ACE" "$@"; }
+# read_tapes PREFIX: each medium's first tape file into PREFIXn.tar (bs larger than any record).
+read_tapes() {
+  for n in 1 2 3; do
+    $TAPE_VM_LOAD "$n" 2>> load.err
+    dd if=/dev/nst0 of="$1$n.tar" bs=1M 2> "dd-$1$n.err"
+  done
+}
+
+# A: three volumes in one command; the changer is the rig's medium change.
+ace mirror serialize oci:layout:v1 /dev/nst0 --checkpoint cpA.jsonl -b 64Ki -m 2Mi --no-term --debug eventsA.jsonl \
+  --next-volume 'echo "$ACE_DT_VOLUME $ACE_DT_DEST" >> loadsA.txt && $TAPE_VM_LOAD next' > runA.out 2> runA.err
+echo $? > runA.rc
+read_tapes a
+
+# B: the command fails before volume 2 (the first time): exit 1 and the resume command; the
+# operator loads tape 2 and runs that command, whose changer now works.
+$TAPE_VM_LOAD 1 2>> load.err
+ace mirror serialize oci:layout:v1 /dev/nst0 --checkpoint cpB.jsonl -b 64Ki -m 2Mi --no-term \
+  --next-volume 'if [ -e retry ]; then $TAPE_VM_LOAD next; else touch retry; exit 3; fi' > runB.out 2> runB.err
+echo $? > runB.rc
+$TAPE_VM_LOAD 2 2>> load.err
+cmd=$(grep -o 'ace-dt mirror serialize .*' runB.err | head -n 1)
+echo "$cmd" > resumeB.cmd
+eval "node \"\$ACE\" ${cmd#ace-dt }" > runB2.out 2> runB2.err
+echo $? > runB2.rc
+read_tapes b
+
+# C: no --next-volume, on a terminal (script(1) gives the run a pty): the prompt. Enter after
+# loading tape 2; Ctrl-C (typed into the terminal: the tty sends SIGINT) at the prompt for tape 3.
+$TAPE_VM_LOAD 1 2>> load.err
+rm -f c.fifo; mkfifo c.fifo
+script -qfec "node \"$ACE\" mirror serialize oci:layout:v1 /dev/nst0 --checkpoint cpC.jsonl -b 64Ki -m 2Mi --no-term; echo \$? > runC.rc" /dev/null < c.fifo > runC.out 2>&1 &
+spid=$!
+exec 3> c.fifo
+# wait_for TEXT: until the terminal shows TEXT (at most 120 s).
+wait_for() {
+  for _ in $(seq 1 1200); do grep -q "$1" runC.out && return 0; sleep 0.1; done
+  echo "timed out waiting for: $1" >> runC.timeout
+}
+wait_for 'Load volume 2 into /dev/nst0 and press Enter (q to stop)'
+$TAPE_VM_LOAD next 2>> load.err
+printf '\n' >&3
+wait_for 'Load volume 3 into /dev/nst0 and press Enter (q to stop)'
+sleep 0.5
+printf '\003' >&3
+wait "$spid"
+exec 3>&-
+tr -d '\r' < runC.out > runC.txt
+$TAPE_VM_LOAD 3 2>> load.err
+cmd=$(grep -o 'ace-dt mirror serialize .*' runC.txt | head -n 1)
+echo "$cmd" > resumeC.cmd
+eval "node \"\$ACE\" ${cmd#ace-dt }" > runC2.out 2> runC2.err
+echo $? > runC2.rc
+read_tapes c
