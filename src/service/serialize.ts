@@ -285,7 +285,9 @@ async function writePiece(req: SerializeRequest, piece: Piece, ctx: RunContext):
     sinkResult ??= await sink.abort().catch(() => undefined);
     const reason = req.signal.aborted ? `interrupted by ${String(req.signal.reason)}` : (e as AceError).code ?? 'error';
     const end = await recordEnd(sinkResult, reason).catch(() => undefined);
-    summary.blobsWritten += ends.length;
+    // Blobs count as written once they are on a medium (a tape's run-end says how far that is).
+    const onMedium = new Set(ends.filter((b) => b.offset <= (end?.mediumBytes ?? Infinity)).map((b) => b.digest));
+    summary.blobsWritten += onMedium.size;
     summary.bytesWritten += sinkResult?.written ?? 0;
     summary.sink = sinkResult;
     if (!full || !end || !sinkResult) throw e;
@@ -298,9 +300,7 @@ async function writePiece(req: SerializeRequest, piece: Piece, ctx: RunContext):
     } else {
       await req.askNextVolume!(volume, req.dest, req.signal);
     }
-    const onMedium = new Set(ends.filter((b) => b.offset <= end.mediumBytes).map((b) => b.digest));
     // Blobs written but not taken (and the ones never started) go to the next volume.
-    summary.blobsWritten -= ends.length - onMedium.size;
     const rest = remainingPlan(plan, onMedium, `on volume ${piece.volume} (${req.dest})`);
     const fromMemory = [...kept.keys()].filter((d) => !onMedium.has(d)).length;
     reporter.emit({ type: 'note', message: `volume ${volume}: ${rest.blobs.length} blobs go out as a new archive${fromMemory ? ` (${fromMemory} of them from the buffer, not fetched again)` : ''}` });

@@ -85,6 +85,12 @@ export async function openLayoutSource(ref: string): Promise<ImageSource> {
       const fh = await open(file).catch((e: Error) => {
         throw new OciError('ENOTFOUND_BLOB', `fetch blob, ${desc.digest}, ${ref}: ${e.message}`);
       });
+      // Aborted while the file was being opened (a download opened ahead for a tape that has
+      // just filled): the listener below would never fire, and the file would stay open.
+      if (signal?.aborted) {
+        await fh.close();
+        signal.throwIfAborted();
+      }
       // Read one byte past the size so that trailing data is detected by the verifier.
       const limit = desc.size + 1;
       let consumed = false;

@@ -29,6 +29,7 @@ export class RunState {
   startedAt: number;
   plan?: PlanInfo;
   blobsDone = 0;
+  private readonly blobsSeen = new Set<string>();
   blobBytesDone = 0;
   skipped = 0;
   current?: { descriptor: Descriptor; offset: number; acceptedAtBegin?: number };
@@ -62,8 +63,13 @@ export class RunState {
         this.current = { descriptor: e.descriptor, offset: e.offset, acceptedAtBegin: this.readStats()?.accepted };
         break;
       case 'blob-end':
-        this.blobsDone++;
-        this.blobBytesDone += e.descriptor.size;
+        // A blob that a full tape did not take is written again on the next volume (--next-volume):
+        // it is still one blob of the plan.
+        if (!this.blobsSeen.has(e.descriptor.digest)) {
+          this.blobsSeen.add(e.descriptor.digest);
+          this.blobsDone++;
+          this.blobBytesDone += e.descriptor.size;
+        }
         this.lastOffset = e.offset;
         if (this.current?.descriptor.digest === e.descriptor.digest) this.current = undefined;
         break;

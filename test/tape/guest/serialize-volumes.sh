@@ -11,13 +11,16 @@ read_tapes() {
 }
 
 # A: three volumes in one command; the changer is the rig's medium change.
+part_a() {
 ace mirror serialize oci:layout:v1 /dev/nst0 --checkpoint cpA.jsonl -b 64Ki -m 2Mi --no-term --debug eventsA.jsonl \
   --next-volume 'echo "$ACE_DT_VOLUME $ACE_DT_DEST" >> loadsA.txt && $TAPE_VM_LOAD next' > runA.out 2> runA.err
 echo $? > runA.rc
 read_tapes a
+}
 
 # B: the command fails before volume 2 (the first time): exit 1 and the resume command; the
 # operator loads tape 2 and runs that command, whose changer now works.
+part_b() {
 $TAPE_VM_LOAD 1 2>> load.err
 ace mirror serialize oci:layout:v1 /dev/nst0 --checkpoint cpB.jsonl -b 64Ki -m 2Mi --no-term \
   --next-volume 'if [ -e retry ]; then $TAPE_VM_LOAD next; else touch retry; exit 3; fi' > runB.out 2> runB.err
@@ -28,14 +31,18 @@ echo "$cmd" > resumeB.cmd
 eval "node \"\$ACE\" ${cmd#ace-dt }" > runB2.out 2> runB2.err
 echo $? > runB2.rc
 read_tapes b
+}
 
 # C: no --next-volume, on a terminal (script(1) gives the run a pty): the prompt. Enter after
 # loading tape 2; Ctrl-C (typed into the terminal: the tty sends SIGINT) at the prompt for tape 3.
+# The terminal's input is a FIFO in the guest's /tmp (a FIFO on the 9p share would open on the host).
+part_c() {
 $TAPE_VM_LOAD 1 2>> load.err
-rm -f c.fifo; mkfifo c.fifo
-script -qfec "node \"$ACE\" mirror serialize oci:layout:v1 /dev/nst0 --checkpoint cpC.jsonl -b 64Ki -m 2Mi --no-term; echo \$? > runC.rc" /dev/null < c.fifo > runC.out 2>&1 &
+fifo=/tmp/c.fifo
+rm -f "$fifo"; mkfifo "$fifo"
+script -qfec "node \"$ACE\" mirror serialize oci:layout:v1 /dev/nst0 --checkpoint cpC.jsonl -b 64Ki -m 2Mi --no-term; echo \$? > runC.rc" /dev/null < "$fifo" > runC.out 2>&1 &
 spid=$!
-exec 3> c.fifo
+exec 3> "$fifo"
 # wait_for TEXT: until the terminal shows TEXT (at most 120 s).
 wait_for() {
   for _ in $(seq 1 1200); do grep -q "$1" runC.out && return 0; sleep 0.1; done
@@ -56,3 +63,6 @@ echo "$cmd" > resumeC.cmd
 eval "node \"\$ACE\" ${cmd#ace-dt }" > runC2.out 2> runC2.err
 echo $? > runC2.rc
 read_tapes c
+}
+
+for part in ${PARTS:-a b c}; do "part_$part"; done
