@@ -3,11 +3,12 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ROOT } from './cli.js';
 
-/** ../shared/tape-rig/tape-vm beside the checkout (CI lays shared/ there), or $TAPE_VM. */
-export const TAPE_VM = process.env.TAPE_VM ?? resolve(ROOT, '../shared/tape-rig/tape-vm');
+/** The project's tape rig (test/tape/rig/README.md), or another one named by $TAPE_VM. */
+export const TAPE_VM = process.env.TAPE_VM || resolve(ROOT, 'test/tape/rig/tape-vm');
 
+/** Why the tape suite cannot run here (not root, not Linux), or undefined. A missing rig is an error, not a skip. */
 export function tapeVmAvailable(): string | undefined {
-  if (!existsSync(TAPE_VM)) return `tape rig not found at ${TAPE_VM}`;
+  if (!existsSync(TAPE_VM)) throw new Error(`tape rig not found at ${TAPE_VM} (TAPE_VM=${process.env.TAPE_VM ?? ''})`);
   if (process.getuid?.() !== 0) return 'the tape rig needs root';
   if (process.platform !== 'linux') return 'the tape rig needs Linux';
   return undefined;
