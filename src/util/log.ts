@@ -29,7 +29,7 @@ export class VerbosityError extends Error {
  */
 export function parseVerbosity(values: readonly (string | boolean)[] | undefined, env: NodeJS.ProcessEnv = process.env): Level {
   // Each value is itself a comma list, as pflag reads a string slice: -v=info,debug = -v=info -v=debug.
-  let list: (string | boolean)[] = (values ?? []).flatMap((v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter((s) => s !== '') : [v]));
+  let list = (values ?? []).flatMap((v): (string | boolean)[] => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter((s) => s !== '') : [v]));
   let from = '-v/--verbosity';
   if (list.length === 0) {
     const e = env.ACE_DT_VERBOSITY;
