@@ -22,13 +22,18 @@ export interface TapeVmResult {
 
 /**
  * Run a shell script inside a fresh tape-vm guest (a real st driver on /dev/nst0), with `cwd`
- * shared read-write. One call boots one guest with one medium.
+ * shared read-write. One call boots one guest with one medium, or `tapes` fresh media (or the
+ * `media` files, comma-separated) between which the guest switches with `$TAPE_VM_LOAD N|next`.
  */
-export function runInTapeVm(script: string, opts: { cwd: string; size?: string; timeout?: number; env?: NodeJS.ProcessEnv; keepMedia?: string; media?: string }): Promise<TapeVmResult> {
+export function runInTapeVm(
+  script: string,
+  opts: { cwd: string; size?: string; timeout?: number; env?: NodeJS.ProcessEnv; keepMedia?: string; media?: string; tapes?: number },
+): Promise<TapeVmResult> {
   const args = [TAPE_VM, '--timeout', String(opts.timeout ?? 600)];
   if (opts.size) args.push('--size', opts.size);
   if (opts.keepMedia) args.push('--keep-media', opts.keepMedia);
   if (opts.media) args.push('--media', opts.media);
+  if (opts.tapes) args.push('--tapes', String(opts.tapes));
   args.push('--', 'bash', '-c', script);
   return new Promise((resolvePromise, reject) => {
     const child = spawn('bash', args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
