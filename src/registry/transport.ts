@@ -142,7 +142,7 @@ export function proxyFor(url: URL, env: NodeJS.ProcessEnv): string | undefined {
   return /^[a-z]+:\/\//i.test(proxy) ? proxy : `http://${proxy}`;
 }
 
-/** Whether the IP address `ip` is in `network`/`prefix` (either family; v4-mapped v6 as v4). */
+/** Whether the IP address `ip` is in `network`/`prefix` (either family). */
 function inRange(ip: string, network: string, prefix: number): boolean {
   const family = (a: string) => (isIP(a) === 4 ? 'ipv4' : 'ipv6');
   const list = new BlockList();
