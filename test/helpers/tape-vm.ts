@@ -3,11 +3,12 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ROOT } from './cli.js';
 
-/** ../shared/tape-rig/tape-vm beside the checkout (CI lays shared/ there), or $TAPE_VM. */
-export const TAPE_VM = process.env.TAPE_VM ?? resolve(ROOT, '../shared/tape-rig/tape-vm');
+/** The project's tape rig (test/tape/rig/README.md), or another one named by $TAPE_VM. */
+export const TAPE_VM = process.env.TAPE_VM || resolve(ROOT, 'test/tape/rig/tape-vm');
 
+/** Why the tape suite cannot run here (not root, not Linux), or undefined. A missing rig is an error, not a skip. */
 export function tapeVmAvailable(): string | undefined {
-  if (!existsSync(TAPE_VM)) return `tape rig not found at ${TAPE_VM}`;
+  if (!existsSync(TAPE_VM)) throw new Error(`tape rig not found at ${TAPE_VM} (TAPE_VM=${process.env.TAPE_VM ?? ''})`);
   if (process.getuid?.() !== 0) return 'the tape rig needs root';
   if (process.platform !== 'linux') return 'the tape rig needs Linux';
   return undefined;
@@ -21,13 +22,18 @@ export interface TapeVmResult {
 
 /**
  * Run a shell script inside a fresh tape-vm guest (a real st driver on /dev/nst0), with `cwd`
- * shared read-write. One call boots one guest with one medium.
+ * shared read-write. One call boots one guest with one medium, or `tapes` fresh media (or the
+ * `media` files, comma-separated) between which the guest switches with `$TAPE_VM_LOAD N|next`.
  */
-export function runInTapeVm(script: string, opts: { cwd: string; size?: string; timeout?: number; env?: NodeJS.ProcessEnv; keepMedia?: string; media?: string }): Promise<TapeVmResult> {
+export function runInTapeVm(
+  script: string,
+  opts: { cwd: string; size?: string; timeout?: number; env?: NodeJS.ProcessEnv; keepMedia?: string; media?: string; tapes?: number },
+): Promise<TapeVmResult> {
   const args = [TAPE_VM, '--timeout', String(opts.timeout ?? 600)];
   if (opts.size) args.push('--size', opts.size);
   if (opts.keepMedia) args.push('--keep-media', opts.keepMedia);
   if (opts.media) args.push('--media', opts.media);
+  if (opts.tapes) args.push('--tapes', String(opts.tapes));
   args.push('--', 'bash', '-c', script);
   return new Promise((resolvePromise, reject) => {
     const child = spawn('bash', args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
