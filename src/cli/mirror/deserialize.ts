@@ -65,7 +65,7 @@ export class DeserializeCommand extends BaseCommand {
     const onSignal = (sig: NodeJS.Signals) => controller.abort(sig);
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
-    const registry = await this.registryOptions(controller.signal);
+    const registry = { ...(await this.registryOptions(controller.signal)), warn: (message: string) => reporter.emit({ type: 'log', level: 'warn', message }) };
     const target = await openRegistryTarget(image, registry);
     // Reading back manifests that an earlier, incomplete call kept in the registry as blobs.
     const fetcher = await openRegistrySource(image, registry);
