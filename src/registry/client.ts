@@ -35,6 +35,8 @@ export interface ClientOptions {
   env?: NodeJS.ProcessEnv;
   /** Retry policy (tests shorten it). */
   retry?: Partial<RetryPolicy>;
+  /** Where configuration problems that do not stop the run go (a misplaced certs.d CA); default stderr. */
+  warn?: (message: string) => void;
 }
 
 export interface RetryPolicy {
@@ -108,7 +110,7 @@ export class RegistryClient {
     this.userAgent = opts.userAgent ?? `ace-dt/${VERSION}`;
     this.retry = { ...DEFAULT_RETRY, ...opts.retry };
     this.signal = opts.signal;
-    this.transport = new Transport(env, Math.max(2, opts.concurrency ?? config.concurrentHTTP ?? 8));
+    this.transport = new Transport(env, Math.max(2, opts.concurrency ?? config.concurrentHTTP ?? 8), opts.warn);
     this.transport.configure(this.origin, { insecureSkipVerify: this.endpoint.insecureSkipVerify });
     const creds = new CredentialStore(env, config.registryAuthFile);
     // Credentials are looked up under the registry's name (docker.io, not registry-1.docker.io);

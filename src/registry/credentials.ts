@@ -1,12 +1,15 @@
 /**
- * Registry credentials from Docker's config.json and credential helpers, as docker, podman,
- * skopeo and crane read them.
+ * Registry credentials from Docker's config.json, podman's and skopeo's auth.json and credential
+ * helpers, as docker, podman, skopeo and crane read them.
  *
- * File: $ACE_DT_REGISTRY_AUTH_FILE, else $REGISTRY_AUTH_FILE, else the config's registryAuthFile,
- * else $DOCKER_CONFIG/config.json, else ~/.docker/config.json (behaviour note 7.4 precedence).
- * Entry: `credHelpers[host]`, else `auths[host]` (`auth` = base64 user:password, or
- * `username`/`password`, `identitytoken`), else `credsStore` (`docker-credential-NAME get`, the
- * host on stdin).
+ * Files: $ACE_DT_REGISTRY_AUTH_FILE, else $REGISTRY_AUTH_FILE, else the config's registryAuthFile
+ * (one file, behaviour note 7.4 precedence); without any of them, docker's
+ * ($DOCKER_CONFIG/config.json, else ~/.docker/config.json) and then podman's
+ * ($XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json): the first file with an
+ * entry for the host answers.
+ * Entry, as docker reads it: `credHelpers[host]`, else the `credsStore` when it knows the host
+ * (with a store, inline `auths` entries are mostly placeholders), else `auths[host]` (`auth` =
+ * base64 user:password, or `username`/`password`, `identitytoken`).
  */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -27,12 +30,16 @@ interface DockerConfigFile {
   credHelpers?: Record<string, string>;
 }
 
-export function authFilePath(env: NodeJS.ProcessEnv, configured?: string): string {
-  if (env.ACE_DT_REGISTRY_AUTH_FILE) return env.ACE_DT_REGISTRY_AUTH_FILE;
-  if (env.REGISTRY_AUTH_FILE) return env.REGISTRY_AUTH_FILE;
-  if (configured) return configured;
-  if (env.DOCKER_CONFIG) return join(env.DOCKER_CONFIG, 'config.json');
-  return join(env.HOME || homedir(), '.docker', 'config.json');
+/** The credential files to read, in order. */
+export function authFilePaths(env: NodeJS.ProcessEnv, configured?: string): string[] {
+  if (env.ACE_DT_REGISTRY_AUTH_FILE) return [env.ACE_DT_REGISTRY_AUTH_FILE];
+  if (env.REGISTRY_AUTH_FILE) return [env.REGISTRY_AUTH_FILE];
+  if (configured) return [configured];
+  const home = env.HOME || homedir();
+  const files = [env.DOCKER_CONFIG ? join(env.DOCKER_CONFIG, 'config.json') : join(home, '.docker', 'config.json')];
+  if (env.XDG_RUNTIME_DIR) files.push(join(env.XDG_RUNTIME_DIR, 'containers', 'auth.json'));
+  files.push(join(home, '.config', 'containers', 'auth.json'));
+  return files;
 }
 
 /** `https://index.docker.io/v1/` and `docker.io` name the same registry; keys may carry a scheme or path. */
@@ -43,7 +50,7 @@ export function normaliseAuthKey(key: string): string {
 }
 
 export class CredentialStore {
-  private file?: Promise<DockerConfigFile | undefined>;
+  private files?: Promise<DockerConfigFile[]>;
   private cache = new Map<string, Promise<Credential | undefined>>();
 
   constructor(
@@ -51,24 +58,9 @@ export class CredentialStore {
     private readonly configuredFile?: string,
   ) {}
 
-  private load(): Promise<DockerConfigFile | undefined> {
-    this.file ??= (async () => {
-      const path = authFilePath(this.env, this.configuredFile);
-      let text: string;
-      try {
-        text = await readFile(path, 'utf8');
-      } catch {
-        return undefined; // no file: anonymous access
-      }
-      try {
-        const parsed = JSON.parse(text) as unknown;
-        if (typeof parsed !== 'object' || parsed === null) throw new Error('not an object');
-        return parsed as DockerConfigFile;
-      } catch (e) {
-        throw new UserError('ECREDENTIALS', `credentials file ${path}: not valid JSON (${(e as Error).message})`);
-      }
-    })();
-    return this.file;
+  private load(): Promise<DockerConfigFile[]> {
+    this.files ??= Promise.all(authFilePaths(this.env, this.configuredFile).map(readConfig)).then((all) => all.filter((c) => c !== undefined));
+    return this.files;
   }
 
   /** Credentials for a registry host (`host[:port]`, docker.io normalised), or undefined. */
@@ -83,10 +75,20 @@ export class CredentialStore {
   }
 
   private async lookup(host: string): Promise<Credential | undefined> {
-    const cfg = await this.load();
-    if (!cfg) return undefined;
+    for (const cfg of await this.load()) {
+      const cred = await this.lookupIn(cfg, host);
+      if (cred) return cred;
+    }
+    return undefined;
+  }
+
+  private async lookupIn(cfg: DockerConfigFile, host: string): Promise<Credential | undefined> {
     const helper = Object.entries(cfg.credHelpers ?? {}).find(([k]) => normaliseAuthKey(k) === host)?.[1];
     if (helper) return runHelper(helper, helperServer(cfg, host), this.env);
+    if (cfg.credsStore) {
+      const stored = await runHelper(cfg.credsStore, helperServer(cfg, host), this.env);
+      if (stored) return stored;
+    }
     const entry = Object.entries(cfg.auths ?? {}).find(([k]) => normaliseAuthKey(k) === host)?.[1];
     if (entry) {
       const cred: Credential = {};
@@ -103,8 +105,23 @@ export class CredentialStore {
       if (entry.identitytoken) cred.identityToken = entry.identitytoken;
       if (cred.username !== undefined || cred.identityToken) return cred;
     }
-    if (cfg.credsStore) return runHelper(cfg.credsStore, helperServer(cfg, host), this.env);
     return undefined;
+  }
+}
+
+async function readConfig(path: string): Promise<DockerConfigFile | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return undefined; // no file: nothing from it
+  }
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    if (typeof parsed !== 'object' || parsed === null) throw new Error('not an object');
+    return parsed as DockerConfigFile;
+  } catch (e) {
+    throw new UserError('ECREDENTIALS', `credentials file ${path}: not valid JSON (${(e as Error).message})`);
   }
 }
 

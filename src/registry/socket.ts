@@ -26,7 +26,7 @@ export interface SocketRequest {
   headers: Record<string, string>;
   signal?: AbortSignal;
   /** For https: verification and client certificate. */
-  tls?: { rejectUnauthorized: boolean; ca?: string[]; cert?: string; key?: string };
+  tls?: { rejectUnauthorized: boolean; secureContext?: tls.SecureContext };
   /** Idle time after which the connection is dropped (a stalled body is resumed by the caller). */
   timeoutMs: number;
   /** `op, digest, ref` for messages. */

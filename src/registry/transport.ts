@@ -2,13 +2,15 @@
  * HTTP transport on undici: one keep-alive Pool per origin with that origin's TLS material, and a
  * mapping of low-level failures to stable error codes (retry decisions look at codes only).
  *
- * TLS is verified by default. Extra CAs per host come from the certs.d folders docker, podman and
- * containerd use (`ca.crt`, `*.crt`, `ca.pem`, added to the bundled roots); a client certificate
- * from `client.cert`+`client.key` or `cert.pem`+`key.pem`. `ACE_DT_CERTS_DIRS` (colon-separated)
+ * TLS is verified by default, against Node's roots, the system store and NODE_EXTRA_CA_CERTS
+ * (trust.ts). Extra CAs per host come from the certs.d folders docker, podman and containerd use
+ * (`ca.crt`, `*.crt`, `ca.pem`, added to those); a client certificate from
+ * `client.cert`+`client.key` or `cert.pem`+`key.pem`. `ACE_DT_CERTS_DIRS` (colon-separated)
  * replaces the list of certs.d roots, for tests and unusual installs.
  */
 import { readdir, readFile } from 'node:fs/promises';
-import { rootCertificates } from 'node:tls';
+import { createSecureContext } from 'node:tls';
+import { BlockList, isIP } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
@@ -18,6 +20,7 @@ import { AceError, UserError } from '../errors.js';
 import { isLoopbackHost } from '../oci/reference.js';
 import type { ChunkWriter, Landing } from '../source/types.js';
 import { socketRequest, type SocketRequest } from './socket.js';
+import { pemCertificates, trustedRoots } from './trust.js';
 
 // Only the Pool this transport drives through dispatch(), not undici's index: the index also
 // loads fetch, WebSocket, caches, mocks and the request() API, about 0.1 s of CPU at every start
@@ -32,6 +35,7 @@ const proxyAgent = () => (requireUndici('undici') as typeof Undici).ProxyAgent;
 const BODY_TIMEOUT_MS = 300_000;
 
 export interface TlsMaterial {
+  /** The host's own CAs (certs.d), trusted in addition to trustedRoots(). */
   ca?: string[];
   cert?: string;
   key?: string;
@@ -42,11 +46,23 @@ export function certsDirs(env: NodeJS.ProcessEnv): string[] {
   return ['/etc/containerd/certs.d', '/etc/docker/certs.d', join(env.HOME || homedir(), '.docker', 'certs.d')];
 }
 
-/** Gather CA files and a client key pair for `host` (host[:port]) from every certs.d root. */
-export async function loadTlsMaterial(host: string, env: NodeJS.ProcessEnv): Promise<TlsMaterial> {
+/**
+ * Gather CA files and a client key pair for `host` (host[:port]) from every certs.d root. What
+ * would otherwise be ignored without a word is reported through `warn` (issue 15): a CA file that
+ * cannot be read or holds no certificate, and a folder named without the port of a host that has
+ * one (docker and podman look only under host:port, so its CA is not used).
+ */
+export async function loadTlsMaterial(host: string, env: NodeJS.ProcessEnv, warn: (message: string) => void = () => {}): Promise<TlsMaterial> {
   const out: TlsMaterial = {};
   const cas: string[] = [];
+  const hostname = host.replace(/:\d+$/, '');
   for (const root of certsDirs(env)) {
+    if (hostname !== host) {
+      const portless = join(root, hostname);
+      if ((await readdir(portless).catch(() => undefined)) !== undefined) {
+        warn(`${portless} is not used for ${host}: certs.d folders are named host:port when the registry has a port; rename it to ${join(root, host)}`);
+      }
+    }
     // containerd also accepts the host with `_` for `:`; docker uses host:port as is.
     for (const name of new Set([host, host.replace(/:/g, '_')])) {
       const dir = join(root, name);
@@ -57,7 +73,18 @@ export async function loadTlsMaterial(host: string, env: NodeJS.ProcessEnv): Pro
         continue;
       }
       for (const f of files) {
-        if (f.endsWith('.crt') || f === 'ca.pem') cas.push(await readFile(join(dir, f), 'utf8'));
+        if (!(f.endsWith('.crt') || f === 'ca.pem')) continue;
+        const file = join(dir, f);
+        let text: string;
+        try {
+          text = await readFile(file, 'utf8');
+        } catch (e) {
+          warn(`CA file ${file} for ${host} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); it is not trusted`);
+          continue;
+        }
+        const certs = pemCertificates(text);
+        if (certs.length === 0) warn(`CA file ${file} for ${host} holds no PEM certificate; it is not trusted`);
+        cas.push(...certs);
       }
       const pairs: [string, string][] = [
         ['client.cert', 'client.key'],
@@ -71,40 +98,69 @@ export async function loadTlsMaterial(host: string, env: NodeJS.ProcessEnv): Pro
       }
     }
   }
-  if (cas.length > 0) out.ca = [...rootCertificates, ...cas];
+  if (cas.length > 0) out.ca = cas;
   return out;
 }
 
 /**
  * The proxy for a URL from HTTPS_PROXY / HTTP_PROXY and NO_PROXY (either case), as Go's
- * ProxyFromEnvironment reads them: loopback is never proxied; NO_PROXY entries are `*`, hosts,
- * domains (`example.com` or `.example.com` match subdomains) or host:port.
+ * ProxyFromEnvironment (golang.org/x/net/http/httpproxy) reads them: localhost and loopback
+ * addresses are never proxied; NO_PROXY entries are `*`, an IP range in CIDR notation
+ * (`10.0.0.0/8`, `fd00::/8`), an IP address, or a domain (`example.com` matches it and its
+ * subdomains, `.example.com` and `*.example.com` only subdomains), the last two with an
+ * optional `:port` that must then match.
  */
 export function proxyFor(url: URL, env: NodeJS.ProcessEnv): string | undefined {
-  const proxy = url.protocol === 'https:' ? (env.HTTPS_PROXY ?? env.https_proxy) : (env.HTTP_PROXY ?? env.http_proxy);
+  const proxy = url.protocol === 'https:' ? (env.HTTPS_PROXY || env.https_proxy) : (env.HTTP_PROXY || env.http_proxy);
   if (!proxy) return undefined;
   if (isLoopbackHost(url.host)) return undefined;
-  const noProxy = (env.NO_PROXY ?? env.no_proxy ?? '').split(/[\s,]+/).filter(Boolean);
-  const host = url.hostname.toLowerCase();
+  const host = url.hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1');
   const port = url.port || (url.protocol === 'https:' ? '443' : '80');
-  for (const raw of noProxy) {
-    if (raw === '*') return undefined;
-    let entry = raw.toLowerCase();
-    const m = /^(.*):(\d+)$/.exec(entry);
-    if (m && !entry.startsWith('[')) {
-      if (m[2] !== port) continue;
-      entry = m[1];
+  const ipVersion = isIP(host);
+  for (const raw of (env.NO_PROXY || env.no_proxy || '').split(',')) {
+    const entry = raw.trim().toLowerCase();
+    if (entry === '') continue;
+    if (entry === '*') return undefined;
+    const cidr = /^([^/]+)\/(\d{1,3})$/.exec(entry);
+    if (cidr && isIP(cidr[1])) {
+      // A range matches IP hosts only, any port (Go's cidrMatch).
+      if (ipVersion !== 0 && inRange(host, cidr[1], Number(cidr[2]))) return undefined;
+      continue;
     }
-    const bare = entry.replace(/^\*?\./, '');
-    if (host === bare || host.endsWith('.' + bare)) return undefined;
+    // host:port, [v6]:port, or a bare host / IPv6 address.
+    const hp = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry) ?? (isIP(entry) === 6 ? null : /^([^:]+)(?::(\d+))?$/.exec(entry));
+    const entryHost = hp ? hp[1] : entry;
+    const entryPort = hp?.[2];
+    if (entryPort !== undefined && entryPort !== port) continue;
+    if (isIP(entryHost)) {
+      if (ipVersion !== 0 && inRange(host, entryHost, isIP(entryHost) === 4 ? 32 : 128)) return undefined;
+      continue;
+    }
+    const domain = entryHost.replace(/^\*\./, '.');
+    if (domain.startsWith('.') ? host.endsWith(domain) : host === domain || host.endsWith('.' + domain)) return undefined;
   }
   return /^[a-z]+:\/\//i.test(proxy) ? proxy : `http://${proxy}`;
+}
+
+/** Whether the IP address `ip` is in `network`/`prefix` (either family). */
+function inRange(ip: string, network: string, prefix: number): boolean {
+  const family = (a: string) => (isIP(a) === 4 ? 'ipv4' : 'ipv6');
+  const list = new BlockList();
+  try {
+    list.addSubnet(network, prefix, family(network));
+  } catch {
+    return false; // a prefix too long for its family: Go's ParseCIDR refuses it, so no match
+  }
+  return list.check(ip, family(ip));
 }
 
 export interface OriginOptions {
   insecureSkipVerify?: boolean;
   tls?: TlsMaterial;
 }
+
+/** Where a misplaced or unreadable certs.d file is reported, unless the caller says otherwise. */
+const stderrWarning = (message: string) => process.stderr.write(`warning: ${message}\n`);
 
 const NETWORK_CODES = new Set([
   'ECONNRESET',
@@ -131,11 +187,7 @@ export function classifyError(e: unknown, what: string): unknown {
     return new AceError('EABORTED', `${what}: aborted`, { cause: e });
   }
   if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ALTNAME/.test(code)) {
-    return new UserError(
-      'ETLS',
-      `${what}: TLS certificate not trusted (${code}); add the registry's CA as ca.crt in ~/.docker/certs.d/<host>/ or /etc/docker/certs.d/<host>/, or set tls.insecureSkipVerify for the endpoint in the configuration`,
-      { cause: e },
-    );
+    return new UserError('ETLS', `${what}: ${tlsHint(code, err)}`, { cause: e });
   }
   if (code === 'EPROTO' || code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number/i.test(String(err?.message))) {
     return new UserError('ETLS', `${what}: TLS handshake failed (${code}); is the endpoint plain HTTP? Use an http:// endpoint in the configuration`, { cause: e });
@@ -145,6 +197,29 @@ export function classifyError(e: unknown, what: string): unknown {
     return new AceError('ENETWORK', `${what}: ${code || 'connection failed'}`, { cause: e });
   }
   return e;
+}
+
+/**
+ * What a certificate failure means and what to do, by cause (issue 15): only an unknown issuer is
+ * fixed by adding a CA; a certificate for another name or out of its validity period is not.
+ */
+function tlsHint(code: string, err: Error & { reason?: string }): string {
+  const untrusted = new Set([
+    'DEPTH_ZERO_SELF_SIGNED_CERT',
+    'SELF_SIGNED_CERT_IN_CHAIN',
+    'UNABLE_TO_GET_ISSUER_CERT',
+    'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+    'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  ]);
+  if (untrusted.has(code)) {
+    return `TLS certificate not trusted (${code}): its issuer is in no trusted store; add the registry's CA as ca.crt in ~/.docker/certs.d/<host:port>/ or /etc/docker/certs.d/<host:port>/ or to the system store (SSL_CERT_FILE, /etc/ssl/certs), or set tls.insecureSkipVerify for the endpoint in the configuration`;
+  }
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return `TLS certificate is for another host name (${code}: ${err.reason ?? err.message}); use a registry name the certificate lists, or have the certificate reissued with this name`;
+  }
+  if (code === 'CERT_HAS_EXPIRED') return `TLS certificate has expired (${code}); the registry needs a renewed certificate (or this machine's clock is wrong)`;
+  if (code === 'CERT_NOT_YET_VALID') return `TLS certificate is not valid yet (${code}); check this machine's clock`;
+  return `TLS certificate rejected (${code}: ${err.message})`;
 }
 
 export function isRetryable(e: unknown): boolean {
@@ -290,6 +365,7 @@ export class Transport {
   constructor(
     private readonly env: NodeJS.ProcessEnv,
     private readonly connections: number,
+    private readonly warn: (message: string) => void = stderrWarning,
   ) {}
 
   /** Options for an origin (`https://host:port`), to be set before its first request. */
@@ -306,8 +382,11 @@ export class Transport {
         const u = new URL(origin);
         const proxy = proxyFor(u, this.env);
         if (u.protocol !== 'https:') return { proxy };
-        const tls = o.tls ?? (await loadTlsMaterial(u.host, this.env));
-        return { proxy, tls: { rejectUnauthorized: !o.insecureSkipVerify, ca: tls.ca, cert: tls.cert, key: tls.key } };
+        const tls = o.tls ?? (await loadTlsMaterial(u.host, this.env, this.warn));
+        // One context per origin: a `ca` list given to each tls.connect would parse the few
+        // hundred system roots again for every connection.
+        const secureContext = createSecureContext({ ca: [...(await trustedRoots(this.env)), ...(tls.ca ?? [])], cert: tls.cert, key: tls.key });
+        return { proxy, tls: { rejectUnauthorized: !o.insecureSkipVerify, secureContext } };
       })();
       this.plans.set(origin, p);
     }

@@ -98,10 +98,12 @@ async function serializeLocked(req: SerializeRequest, checkpoint: string | undef
     for (const message of resume.notes) reporter.emit({ type: 'note', message });
   }
 
-  const source = await openSource(req.image, req.registry);
+  // Registry warnings (an unusable certs.d CA) reach the operator like every other log line.
+  const registry = { ...req.registry, warn: (message: string) => reporter.emit({ type: 'log', level: 'warn', message }) };
+  const source = await openSource(req.image, registry);
   try {
     for (const ref of req.existing) {
-      const ex = await openSource(ref, req.registry);
+      const ex = await openSource(ref, registry);
       try {
         await existingBlobs(ex, ref, skip);
       } finally {

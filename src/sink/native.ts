@@ -1,7 +1,10 @@
 /**
- * Loads the native addon (native/, built by `npm run build:native` into build/Release) and
- * types its raw surface. Only src/sink imports this; everything else uses src/sink/index.ts.
+ * Loads the native addon and types its raw surface: a local build (native/, built by `npm ci` or
+ * `npm run build:native` into build/Release) first, else the prebuild that `npm pack` puts in
+ * prebuilds/<platform>-<arch>/ (the release tarball, installed with no compiler).
+ * Only src/sink imports this; everything else uses src/sink/index.ts.
  */
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -96,7 +99,11 @@ export function native(): Addon {
   const require = createRequire(import.meta.url);
   // src/sink and dist/sink are both two levels below the package root.
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const candidates = [path.join(root, 'build', 'Release', 'ace_dt_native.node'), path.join(root, 'build', 'ace_dt_native.node')];
+  const candidates = [
+    path.join(root, 'build', 'Release', 'ace_dt_native.node'),
+    path.join(root, 'build', 'ace_dt_native.node'),
+    path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'ace_dt_native.node'),
+  ].filter((file) => existsSync(file));
   const problems: string[] = [];
   for (const file of candidates) {
     try {
@@ -108,5 +115,6 @@ export function native(): Addon {
       problems.push(`${file}: ${(e as Error).message.split('\n')[0]}`);
     }
   }
-  throw new AceError('ENATIVE', `the native addon is not built; run \`npm run build:native\` (${problems.join('; ')})`);
+  const why = problems.length > 0 ? problems.join('; ') : `no build/Release and no prebuilds/${process.platform}-${process.arch} under ${root}`;
+  throw new AceError('ENATIVE', `the native addon is not built; run \`npm run build:native\` in a source checkout (${why})`);
 }

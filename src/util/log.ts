@@ -24,11 +24,12 @@ export class VerbosityError extends Error {
 /**
  * The original's verbosity: a list of values whose sum is subtracted from `error`, so `-v=info`
  * is info, `-v -v` (warn + warn) is info too and `-v=debug` or `-v=12` is debug. A bare `-v`
- * (clipanion gives `true` for an arity-0 flag) counts as `warn`. No values: ACE_DT_VERBOSITY
- * (comma-separated like pflag's string slices), else `warn`.
+ * (clipanion gives `true` for an arity-0 flag) counts as `warn`. Values and ACE_DT_VERBOSITY are
+ * comma-separated like pflag's string slices; no values: ACE_DT_VERBOSITY, else `warn`.
  */
 export function parseVerbosity(values: readonly (string | boolean)[] | undefined, env: NodeJS.ProcessEnv = process.env): Level {
-  let list: (string | boolean)[] = values ? [...values] : [];
+  // Each value is itself a comma list, as pflag reads a string slice: -v=info,debug = -v=info -v=debug.
+  let list = (values ?? []).flatMap((v): (string | boolean)[] => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter((s) => s !== '') : [v]));
   let from = '-v/--verbosity';
   if (list.length === 0) {
     const e = env.ACE_DT_VERBOSITY;

@@ -19,7 +19,8 @@ export const REGISTRY_BIN = process.env.ACE_DT_TEST_REGISTRY ?? '/usr/bin/docker
 
 export interface RegistryOptions {
   htpasswd?: { user: string; password: string };
-  tls?: boolean;
+  /** true: a fresh self-signed certificate; or a certificate and key made by the test (pki.ts). */
+  tls?: boolean | { cert: string; key: string };
 }
 
 export interface TestRegistry {
@@ -92,8 +93,8 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
     ];
     let caFile: string | undefined;
     if (opts.tls) {
-      const { cert, key } = makeSelfSignedCert(rootDir);
-      caFile = cert;
+      const { cert, key } = opts.tls === true ? makeSelfSignedCert(rootDir) : opts.tls;
+      caFile = opts.tls === true ? cert : undefined;
       lines.push(`http: {addr: ${JSON.stringify(host)}, tls: {certificate: ${JSON.stringify(cert)}, key: ${JSON.stringify(key)}}}`);
     } else {
       lines.push(`http: {addr: ${JSON.stringify(host)}}`);

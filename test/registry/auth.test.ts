@@ -86,6 +86,38 @@ t.test('basic auth (htpasswd)', async (t) => {
   t.equal(await target.blobExists(d), true);
 });
 
+t.test("podman's and skopeo's auth.json, after docker's config", async (t) => {
+  const reg = await startRegistry({ htpasswd: { user: USER, password: PASSWORD } });
+  t.teardown(() => reg.stop());
+  const img = await pushImage(reg.host, 'p/img', 'v1', [seededBytes(6, 3000)], { auth: { user: USER, password: PASSWORD } });
+  const ref = `${reg.host}/p/img:v1`;
+  const good = { auths: { [reg.host]: { auth: b64(`${USER}:${PASSWORD}`) } } };
+  const home = join(tmp, 'podman-home');
+  const runtime = join(tmp, 'podman-run');
+  const { mkdir } = await import('node:fs/promises');
+  await mkdir(join(home, '.config', 'containers'), { recursive: true });
+  await mkdir(join(runtime, 'containers'), { recursive: true });
+
+  // podman login writes $XDG_RUNTIME_DIR/containers/auth.json.
+  await writeFile(join(runtime, 'containers', 'auth.json'), JSON.stringify(good));
+  const xdg = await openRegistrySource(ref, { env: { ...(await envWith({})), HOME: home, XDG_RUNTIME_DIR: runtime } });
+  t.teardown(() => xdg.close());
+  t.equal((await xdg.resolve()).digest, img.index.digest, '$XDG_RUNTIME_DIR/containers/auth.json');
+
+  // ~/.config/containers/auth.json (skopeo's persistent file), with no XDG_RUNTIME_DIR.
+  await writeFile(join(home, '.config', 'containers', 'auth.json'), JSON.stringify(good));
+  const persistent = await openRegistrySource(ref, { env: { ...(await envWith({})), HOME: home, XDG_RUNTIME_DIR: '' } });
+  t.teardown(() => persistent.close());
+  t.equal((await persistent.resolve()).digest, img.index.digest, '~/.config/containers/auth.json');
+
+  // Docker's config comes first: its (wrong) entry for the host answers.
+  const dockerFirst = await openRegistrySource(ref, {
+    env: { ...(await envWith({ auths: { [reg.host]: { auth: b64(`${USER}:wrong`) } } })), HOME: home, XDG_RUNTIME_DIR: runtime },
+  });
+  t.teardown(() => dockerFirst.close());
+  await t.rejects(dockerFirst.resolve(), { code: 'EUNAUTHORIZED' }, "docker's config.json before auth.json");
+});
+
 t.test('credential helpers: credHelpers and credsStore', async (t) => {
   const reg = await startRegistry({ htpasswd: { user: USER, password: PASSWORD } });
   t.teardown(() => reg.stop());
@@ -110,6 +142,14 @@ t.test('credential helpers: credHelpers and credsStore', async (t) => {
   t.equal((await store.resolve()).digest, img.index.digest);
   const { readFile } = await import('node:fs/promises');
   t.match(await readFile(log, 'utf8'), reg.host, 'the helper got the host on stdin');
+
+  // Docker asks a configured store before an inline entry (there mostly a placeholder): a wrong
+  // inline password does not get in the way of the store's right one.
+  const storeFirst = await openRegistrySource(`${reg.host}/h/img:v1`, {
+    env: await envWith({ credsStore: 'acetest', auths: { [reg.host]: { auth: b64(`${USER}:wrong`) } } }, { PATH }),
+  });
+  t.teardown(() => storeFirst.close());
+  t.equal((await storeFirst.resolve()).digest, img.index.digest, 'credsStore before inline auths');
 
   const missing = await openRegistrySource(`${reg.host}/h/img:v1`, { env: await envWith({ credsStore: 'nonexistent-helper' }, { PATH }) });
   t.teardown(() => missing.close());

@@ -7,6 +7,7 @@ import { startFaultyServer } from '../helpers/faulty-server.js';
 import { pushTwoPlatformIndex } from '../helpers/images.js';
 import { startRegistry } from '../helpers/registry.js';
 import { startThrottle } from '../helpers/throttle.js';
+import { rng } from '../helpers/random.js';
 
 /**
  * Issue 15: runs interrupted in sequence (a killed resume, resumed again; a failed resume), side
@@ -21,16 +22,6 @@ const slow = await startThrottle(reg.host, 6_000_000);
 t.teardown(() => slow.stop());
 const IMAGE = `${reg.host}/chain/src:v1`;
 const SLOW = `${slow.host}/chain/src:v1`;
-
-function rng(seed: number): () => number {
-  return () => {
-    seed |= 0;
-    seed = (seed + 0x6d2b79f5) | 0;
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const size = (f: string) => (existsSync(f) ? statSync(f).size : 0);

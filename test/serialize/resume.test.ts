@@ -7,6 +7,7 @@ import { BIN, runCli } from '../helpers/cli.js';
 import { startRegistry } from '../helpers/registry.js';
 import { pushTwoPlatformIndex, MT } from '../helpers/images.js';
 import { startThrottle } from '../helpers/throttle.js';
+import { rng } from '../helpers/random.js';
 import { listTar } from '../helpers/tar.js';
 
 const exec = promisify(execFile);
@@ -16,17 +17,6 @@ const pushed = await pushTwoPlatformIndex(reg.host, 'res/src', 'v1', { seed: 900
 const slow = await startThrottle(reg.host, 6_000_000);
 t.teardown(() => slow.stop());
 const IMAGE = `${reg.host}/res/src:v1`;
-
-/** Seeded PRNG (mulberry32): the crash offsets are the same on every run. */
-function rng(seed: number): () => number {
-  return () => {
-    seed |= 0;
-    seed = (seed + 0x6d2b79f5) | 0;
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function headDigest(repo: string, tag: string): Promise<string> {
   const res = await fetch(`${reg.url}/v2/${repo}/manifests/${tag}`, { method: 'HEAD', headers: { Accept: [MT.OciIndex, MT.OciManifest].join(', ') } });

@@ -1,6 +1,6 @@
 /**
  * The native writer on a real tape drive: tape-vm boots a guest whose st driver talks to a
- * virtual SSC drive (/work/shared/tape-rig/README.md). ONE guest runs the whole sink suite
+ * virtual SSC drive (test/tape/rig/README.md). ONE guest runs the whole sink suite
  * (test/tape/guest/sink.mjs, plain JavaScript against dist/) on an 8M medium and reports
  * results.json; the assertions are here. Takes about two minutes.
  */

@@ -14,6 +14,9 @@ t.test('verbosity as the original computes it: error minus the sum of the values
   t.equal(parseVerbosity(['12'], env), LEVEL.debug, 'numbers');
   t.equal(parseVerbosity(['info', '4'], env), LEVEL.debug, 'sums');
   t.equal(parseVerbosity(['-4'], env), 12, 'negative numbers raise the level above error');
+  t.equal(parseVerbosity(['info,debug'], env), LEVEL.error - 20, '-v=info,debug is a comma list, as pflag reads it: info + debug');
+  t.equal(parseVerbosity(['warn,', true], env), LEVEL.info, 'empty items are dropped; lists mix with bare -v');
+  t.throws(() => parseVerbosity(['info,loud'], env), /"loud" is not a verbosity/);
   t.equal(parseVerbosity(undefined, { ACE_DT_VERBOSITY: 'info' }), LEVEL.info, 'ACE_DT_VERBOSITY when no flag');
   t.equal(parseVerbosity(undefined, { ACE_DT_VERBOSITY: 'info,4' }), LEVEL.debug, 'ACE_DT_VERBOSITY is a comma list');
   t.equal(parseVerbosity(undefined, { ACE_DT_VERBOSITY: '' }), LEVEL.warn, 'empty ACE_DT_VERBOSITY is unset');

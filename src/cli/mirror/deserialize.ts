@@ -1,6 +1,6 @@
 import { Command, Option, UsageError } from '../clipanion.js';
 import { enabled } from '../../util/log.js';
-import { BaseCommand } from '../common.js';
+import { BaseCommand, byteSizeOption } from '../common.js';
 import { InterruptedError, OciError } from '../../errors.js';
 import { parseReference } from '../../oci/reference.js';
 
@@ -53,7 +53,8 @@ export class DeserializeCommand extends BaseCommand {
     if (image === '-' || image.startsWith('/') || image.startsWith('./')) {
       throw new UsageError(`IMAGE ${JSON.stringify(image)} must be a registry reference (host/repository[:tag]), given last`);
     }
-    if (this.blockSize !== undefined && !/^\d+$/.test(this.blockSize)) throw new UsageError(`--block-size: ${JSON.stringify(this.blockSize)} is not a number of bytes`);
+    // Checked like serialize's (SI/IEC sizes), though reads size themselves.
+    byteSizeOption('--block-size', this.blockSize, 0, { min: 1 });
     parseReference(image);
     const out = this.context.stdout;
     const err = this.context.stderr;
@@ -64,7 +65,7 @@ export class DeserializeCommand extends BaseCommand {
     const onSignal = (sig: NodeJS.Signals) => controller.abort(sig);
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
-    const registry = await this.registryOptions(controller.signal);
+    const registry = { ...(await this.registryOptions(controller.signal)), warn: (message: string) => reporter.emit({ type: 'log', level: 'warn', message }) };
     const target = await openRegistryTarget(image, registry);
     // Reading back manifests that an earlier, incomplete call kept in the registry as blobs.
     const fetcher = await openRegistrySource(image, registry);

@@ -61,14 +61,15 @@ mt -f /dev/nst0 rewind
 mt -f /dev/nst0 fsf 3
 dd_files 5 6
 
-# kill -9 during a tape resume, then resumed again (issue 15). run9 dies after two blobs that are
-# still in its ring (a 64 MiB ring that starts writing only when full: nothing reaches the tape,
-# so st writes no filemark and the measure must see that nothing was written); run10 dies after
+# kill -9 during a tape resume, then resumed again (issue 15). run9 dies as soon as its run-start
+# is in the ledger, with a 64 MiB ring that starts writing only when full or at the end of the
+# input: nothing has reached the tape, so st writes no filemark and the measure must see that
+# nothing was written; run10 dies after
 # two blobs of its own piece; run11 measures run10's piece and completes. Every line of the
 # ledger carries the offset annotation: run-start and run-end records count too.
 mt -f /dev/nst0 eod
 interrupt KILL 3 run8 cp8.jsonl
-interrupt KILL "$(($(grep -c 'vnd.act3-ace.data.offset' cp8.jsonl) + 4))" run9 cp8.jsonl --resume-from-checkpoint cp8.jsonl -m 64Mi --hwm 100
+interrupt KILL "$(($(grep -c 'vnd.act3-ace.data.offset' cp8.jsonl) + 2))" run9 cp8.jsonl --resume-from-checkpoint cp8.jsonl -m 64Mi --hwm 100
 interrupt KILL "$(($(grep -c 'vnd.act3-ace.data.offset' cp8.jsonl) + 4))" run10 cp8.jsonl --resume-from-checkpoint cp8.jsonl
 ace mirror serialize oci:layout:v1 /dev/nst0 --checkpoint cp8.jsonl --resume-from-checkpoint cp8.jsonl -b 64Ki -m 256Ki --no-term > run11.out 2> run11.err
 echo $? > run11.rc
