@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { BIN, ROOT, runCli } from '../helpers/cli.js';
 import { buildTwoPlatformIndex, writeOciLayout, MT } from '../helpers/images.js';
 import { startRegistry } from '../helpers/registry.js';
-import { listTar } from '../helpers/tar.js';
 import { runInTapeVm, tapeVmAvailable } from '../helpers/tape-vm.js';
 
 // --next-volume on the rig's real st driver with three 2 MiB media (issue 14 item 1): the archive
@@ -17,7 +16,6 @@ if (why) {
   const set = buildTwoPlatformIndex('v1', { seed: 77, layerSize: 1_500_000 });
   await writeOciLayout(join(dir, 'layout'), set);
   const root = set.manifests.find((m) => m.tag === 'v1')!.desc.digest;
-  const all = new Set([...set.blobs, ...set.manifests].map((x) => x.desc.digest));
   const read = (f: string) => readFileSync(join(dir, f), 'utf8').trim();
   const runs = (f: string, type: string) =>
     read(f).split('\n').map((l) => JSON.parse(l)).filter((l) => l.mediaType.includes(type)).map((l) => JSON.parse(l.annotations['vnd.act3-ace.dt-ts.run']));
@@ -32,13 +30,9 @@ if (why) {
     t.equal(d.code, 0, `${name}: deserialize of ${pieces.join(' ')}: ${d.stderr}`);
     const res = await fetch(`${reg.url}/v2/tape/${name}/manifests/v1`, { method: 'HEAD', headers: { Accept: [MT.OciIndex, MT.OciManifest].join(', ') } });
     t.equal(res.headers.get('docker-content-digest'), root, `${name}: the registry holds the source root`);
-    const held: string[] = [];
-    for (const p of pieces) {
-      const entries = await listTar(join(dir, p));
-      t.equal(entries[0]?.path, 'oci-layout', `${p} is an archive of its own`);
-      held.push(...entries.filter((e) => e.path.startsWith('blobs/sha256/')).map((e) => `sha256:${e.path.slice(13)}`));
-    }
-    t.same(new Set(held), all, `${name}: every blob is on the tapes`);
+    // Each tape holds an archive of its own (the full ones cut inside a blob, so no tar lister
+    // reads them to the end; deserialize above has checked every blob of the set).
+    for (const p of pieces) t.equal(readFileSync(join(dir, p)).subarray(0, 10).toString(), 'oci-layout', `${p} starts an archive of its own`);
   }
 
   t.test('three volumes in one command: a changer command between them', async (t) => {
@@ -72,7 +66,7 @@ if (why) {
     t.equal(read('runC.rc'), '130', term);
     t.match(term, /Load volume 3 into \/dev\/nst0 and press Enter \(q to stop\)/);
     t.match(term, /ace-dt mirror serialize .*--resume-from-checkpoint cpC\.jsonl/);
-    t.same(runs('cpC.jsonl', 'run-end').map((e) => e.reason), ['ENOSPC', 'ENOSPC'], 'both full volumes are recorded');
+    t.same(runs('cpC.jsonl', 'run-end').map((e) => e.reason), ['ENOSPC', 'ENOSPC', 'complete'], 'both full volumes are recorded, then the resume');
     t.equal(read('runC2.rc'), '0', `the resume: ${read('runC2.err')}`);
     await deserialize(t, 'prompt', ['c1.tar', 'c2.tar', 'c3.tar']);
   });
