@@ -97,6 +97,8 @@ export async function inspectArchives(sources: string[], opts: InspectOptions = 
   if (inv.archives.length > 0 && !blobs.length && !images.length) {
     problems.push('no OCI layout content (no index.json and no blobs/<alg>/<hex> entries)');
   }
+  const blind = missing.filter((m) => m.kind === 'manifest').length;
+  if (blind) notes.push(`the children of ${blind} missing manifest${blind === 1 ? '' : 's'} cannot be listed (their bodies are in no piece)`);
   if (missing.length) notes.push('missing = referenced but in no piece; blobs of an EXISTING-IMAGE or a checkpoint are skipped on purpose (`mirror verify --existing` tells them apart)');
   const lastSource = reports.length - 1;
   const lastArchive = [...inv.archives].reverse().find((a) => a.source === lastSource);
