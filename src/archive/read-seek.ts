@@ -136,9 +136,12 @@ async function tapeSource(path: string): Promise<SeekableSource> {
     throw new UserError('ESOURCE', `cannot query tape ${path}: ${(e as Error).message}`);
   }
   const fh = await openOrExplain(path);
-  const stats: SeekStats = { bytes: 0, records: 0, skipped: 0, seeks: 0, spacedRecords: 0, filemark: false, readSize: TAPE_MAX_READ };
+  const stats: SeekStats = { bytes: 0, records: 0, skipped: 0, seeks: 0, spacedRecords: 0, filemark: false };
   if (fixed > 0) stats.recordSize = fixed;
-  let size = TAPE_MAX_READ;
+  // Fixed-block mode: a read returns as many blocks as asked for, so ask for about 64 KiB (whole
+  // blocks), not 8 MiB: a header read must not pull in the body that spacing would pass over.
+  let size = fixed > 0 ? fixed * Math.max(1, Math.floor(TAPE_MIN_READ / fixed)) : TAPE_MAX_READ;
+  stats.readSize = size;
   const scratch = Buffer.allocUnsafeSlow(TAPE_MAX_READ);
   let ended = false;
   // Variable-block mode: a record shorter than the others is the last one; any record after it
@@ -170,7 +173,7 @@ async function tapeSource(path: string): Promise<SeekableSource> {
         const err = e as NodeJS.ErrnoException;
         // Same rules as read-source.ts (behaviour note 10): EINVAL = larger than the drive's
         // maximum block, the tape did not move; ENOMEM = the record was larger than the buffer.
-        if (err.code === 'EINVAL' && size > TAPE_MIN_READ) {
+        if (err.code === 'EINVAL' && size > TAPE_MIN_READ && fixed === 0) {
           size >>= 1;
           stats.readSize = size;
           continue;
