@@ -72,6 +72,8 @@ export interface ArchiveItem {
 const MAX_MANIFEST = 4 << 20;
 /** Blobs of unknown role up to this size are read in case they are manifests. */
 const PROBE_MAX = 64 << 10;
+/** Bound on manifest bodies kept before anything names them (a hostile archive could send many). */
+const EARLY_TOTAL_MAX = 64 << 20;
 
 interface Known {
   desc: Descriptor;
@@ -109,6 +111,7 @@ export class Inventory {
   private readonly manifests = new Map<string, Known>();
   /** Manifest bodies read before anything said they were manifests. */
   private readonly early = new Map<string, Uint8Array>();
+  private earlyBytes = 0;
   private root?: string;
   private current?: { source: number; archive: number; last?: BlobItem };
 
@@ -201,7 +204,7 @@ export class Inventory {
     }
     this.present.set(ev.digest, item);
     const k = this.manifests.get(ev.digest);
-    const wanted = k ? !k.children && ev.size <= MAX_MANIFEST : ev.size <= PROBE_MAX && !this.named.has(ev.digest);
+    const wanted = k ? !k.children && ev.size <= MAX_MANIFEST : ev.size <= PROBE_MAX && !this.named.has(ev.digest) && this.earlyBytes + ev.size <= EARLY_TOTAL_MAX;
     if (!wanted) return;
     const bytes = await readBody(ev.body, ev.size);
     if (!bytes) return; // cut: the archive-end event marks it
@@ -210,7 +213,10 @@ export class Inventory {
       return;
     }
     if (k) this.parse(k, bytes);
-    else if (looksLikeManifest(bytes)) this.early.set(ev.digest, bytes);
+    else if (looksLikeManifest(bytes)) {
+      this.early.set(ev.digest, bytes);
+      this.earlyBytes += bytes.length;
+    }
   }
 
   /** Media type of a digest, from the descriptors that name it. */
