@@ -5,7 +5,7 @@
 // file against `dd` of it. Prints medians and ratios. Not a test: run on a quiet machine.
 //
 //   npm run bench:inspect            (BENCH_LAYERS=15 BENCH_LAYER_MIB=140 BENCH_RUNS=5 BENCH_DIR=$TMPDIR)
-//   BENCH_TAPE=0 npm run bench:inspect   (skip the tape part; BENCH_TAPE_LAYER_MIB=8 sizes it)
+//   BENCH_TAPE=0 npm run bench:inspect   (skip the tape part; BENCH_TAPE_LAYER_MIB=16 sizes it)
 //
 // Page cache: "warm" rounds run with the archive in the page cache (it fits in RAM here).
 // "cold" rounds first ask the kernel to drop this one file's pages (posix_fadvise DONTNEED via
@@ -50,11 +50,15 @@ function dropFile() {
   return r.status === 0 ? Number(r.stdout.trim()) : NaN;
 }
 
+/** In-process time of the last inspect run (totals.durationMs: open to report, no start-up). */
+let lastService = NaN;
+
 function once(name) {
   const started = process.hrtime.bigint();
-  const r = spawnSync(tools[name][0], tools[name].slice(1), { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  const r = spawnSync(tools[name][0], tools[name].slice(1), { stdio: ['ignore', name === 'inspect' ? 'pipe' : 'ignore', 'pipe'], encoding: 'utf8', maxBuffer: 64 << 20 });
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   if (r.status !== 0) throw new Error(`${name} failed (${r.status}): ${r.stderr}`);
+  if (name === 'inspect') lastService = JSON.parse(r.stdout).totals.durationMs;
   return ms;
 }
 
@@ -68,6 +72,7 @@ function rounds(label, cold) {
   const names = Object.keys(tools);
   const times = Object.fromEntries(names.map((n) => [n, []]));
   const resident = [];
+  const service = [];
   // One discarded warm-up of each (the first run of anything pays for loading it).
   if (!cold) for (const n of names) once(n);
   for (let i = 0; i < runs; i++) {
@@ -77,12 +82,15 @@ function rounds(label, cold) {
       if (cold) resident.push(dropFile());
       const ms = once(n);
       times[n].push(ms);
+      if (n === 'inspect') service.push(lastService);
       process.stderr.write(`${label} round ${i + 1} ${n.padEnd(9)} ${ms.toFixed(0).padStart(7)} ms\n`);
     }
   }
   const med = Object.fromEntries(names.map((n) => [n, median(times[n])]));
   console.log(`\n${label}: ${(size / 1e9).toFixed(2)} GB archive, ${layers} layers, medians of ${runs} interleaved runs (wall clock, one process each)`);
   for (const n of names) console.log(`  ${n.padEnd(10)} ${med[n].toFixed(0).padStart(7)} ms  ${((size / 1e6) / (med[n] / 1000)).toFixed(0).padStart(7)} MB/s of archive`);
+  const svc = median(service);
+  console.log(`  inspect in-process (open to report, no start-up): ${svc.toFixed(0)} ms; ratio to sha256sum ${(svc / med.sha256sum).toFixed(4)}x, to cat ${(svc / med.cat).toFixed(4)}x`);
   if (cold) console.log(`  page cache before each run: median ${(median(resident) / 1e6).toFixed(1)} MB of the archive still resident (fincore), max ${(Math.max(...resident) / 1e6).toFixed(1)} MB`);
   console.log(`  ratio inspect / sha256sum: ${(med.inspect / med.sha256sum).toFixed(3)}x   inspect / cat: ${(med.inspect / med.cat).toFixed(3)}x   inspect / tar tvf: ${(med.inspect / med['tar tvf']).toFixed(3)}x   (target: inspect <= 0.2x of reading the file)`);
   return med;
@@ -90,14 +98,18 @@ function rounds(label, cold) {
 
 const report = JSON.parse(execFileSync(process.execPath, [ace, 'mirror', 'inspect', '--json', archive], { encoding: 'utf8', maxBuffer: 64 << 20 }));
 console.log(`inspect of ${archive}: ${report.blobs.length} blobs, ${report.totals.reads} reads, ${report.totals.bytesRead} B read, ${report.totals.bytesSkipped} B skipped`);
-const startup = median(
-  Array.from({ length: 5 }, () => {
-    const t0 = process.hrtime.bigint();
-    spawnSync(process.execPath, [ace, 'mirror', 'inspect', '--help'], { stdio: 'ignore' });
-    return Number(process.hrtime.bigint() - t0) / 1e6;
-  }),
-);
-console.log(`(inspect's time includes Node's start-up: \`ace-dt mirror inspect --help\` takes ${startup.toFixed(0)} ms)`);
+const timed = (argv) =>
+  median(
+    Array.from({ length: 5 }, () => {
+      const t0 = process.hrtime.bigint();
+      spawnSync(argv[0], argv.slice(1), { stdio: 'ignore' });
+      return Number(process.hrtime.bigint() - t0) / 1e6;
+    }),
+  );
+const startup = timed([process.execPath, ace, 'mirror', 'inspect', '--help']);
+const bare = timed([process.execPath, '-e', '0']);
+const load = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+console.log(`(inspect's wall time includes Node's start-up: \`ace-dt mirror inspect --help\` takes ${startup.toFixed(0)} ms, \`node -e 0\` ${bare.toFixed(0)} ms; load average ${load} on ${os.cpus().length} CPUs)`);
 rounds('warm (archive in the page cache)', false);
 rounds('cold (this file dropped from the page cache before each run)', true);
 
@@ -108,9 +120,9 @@ if (env.BENCH_TAPE === '0') {
 } else if (!fs.existsSync(tapeVm) || process.getuid?.() !== 0) {
   console.log(`\ntape: skipped (needs root and the tape rig at ${tapeVm})`);
 } else {
-  const layer = env.BENCH_TAPE_LAYER_MIB ?? '8';
+  const layer = env.BENCH_TAPE_LAYER_MIB ?? '16';
   process.stderr.write(`tape: booting the tape rig (TCG: slow), layers of ${layer} MiB\n`);
-  const r = spawnSync('bash', [tapeVm, '--timeout', '2400', '--size', '512M', '--', 'node', 'test/tape/guest/inspect.mjs'], {
+  const r = spawnSync('bash', [tapeVm, '--timeout', '2400', '--size', '1G', '--', 'node', 'test/tape/guest/inspect.mjs'], {
     cwd: root,
     encoding: 'utf8',
     env: { ...env, INSPECT_TIMING: '1', INSPECT_LAYER_MIB: layer },

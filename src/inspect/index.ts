@@ -71,9 +71,11 @@ export async function inspectArchives(sources: string[], opts: InspectOptions = 
       await inv.consume(readArchives(src.chunks, src.name), i, src.name);
     } catch (e) {
       if (e instanceof OciError && e.code === 'ETAR') {
-        const first = !inv.archives.some((a) => a.source === i && a.how !== undefined) && !inv.blobs.some((b) => b.source === i);
-        throw new OciError('ETAR', `${src.name} ${first ? 'is not a tar archive' : 'has a damaged tar header'}: ${e.message}`);
+        const what = inv.entriesIn(i) === 0 ? 'is not a tar archive' : 'has a damaged tar header';
+        throw new OciError('ETAR', `${src.name} ${what}: ${e.message}`);
       }
+      // The reader's refusals (links, "..", absolute paths) name the entry; say in which source.
+      if (e instanceof OciError && e.code === 'EUNSAFE') throw new OciError('EUNSAFE', `${src.name}: ${e.message}`);
       throw e;
     } finally {
       await src.close();

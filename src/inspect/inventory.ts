@@ -113,10 +113,13 @@ export class Inventory {
   private readonly early = new Map<string, Uint8Array>();
   private earlyBytes = 0;
   private root?: string;
+  /** Entries seen per source (to tell a foreign file from a damaged archive). */
+  private readonly entries = new Map<number, number>();
   private current?: { source: number; archive: number; last?: BlobItem };
 
   async consume(events: AsyncIterable<LayoutEvent>, source: number, name: string): Promise<void> {
     for await (const ev of events) {
+      if (ev.kind !== 'archive-start' && ev.kind !== 'archive-end') this.entries.set(source, (this.entries.get(source) ?? 0) + 1);
       switch (ev.kind) {
         case 'archive-start':
           this.current = { source, archive: ev.archive };
@@ -217,6 +220,10 @@ export class Inventory {
       this.early.set(ev.digest, bytes);
       this.earlyBytes += bytes.length;
     }
+  }
+
+  entriesIn(source: number): number {
+    return this.entries.get(source) ?? 0;
   }
 
   /** Media type of a digest, from the descriptors that name it. */

@@ -212,7 +212,17 @@ t.test('bad input: clear message, non-zero exit', async (t) => {
   writeFileSync(evil, await make([{ name: 'oci-layout', body: Buffer.from('{"imageLayoutVersion":"1.0.0"}') }, { name: '../../etc/passwd', body: Buffer.from('x') }]));
   const e1 = await runCli(['mirror', 'inspect', evil]);
   t.equal(e1.code, 1);
-  t.match(e1.stderr, /"\.\.\/\.\.\/etc\/passwd" at byte 1024 leaves the layout/);
+  t.match(e1.stderr, /evil\.tar: archive entry "\.\.\/\.\.\/etc\/passwd" at byte 1024 leaves the layout/);
+
+  // A damaged header after good entries: the whole source is refused, naming the byte.
+  const good = join(dir, 'good.tar');
+  await serialize('oci:sample/layout:v1', good);
+  const damaged = readFileSync(good);
+  damaged[16 * 512 + 10] ^= 0x01; // a name byte of the fifth blob's header (block 16)
+  writeFileSync(join(dir, 'damaged.tar'), damaged);
+  const e0 = await runCli(['mirror', 'inspect', join(dir, 'damaged.tar')]);
+  t.equal(e0.code, 1);
+  t.match(e0.stderr, /damaged\.tar has a damaged tar header: invalid tar data at byte 8192: header checksum mismatch/);
 
   // A blob header claiming 8 GiB in a file of a few kB: the skip stops at the end, the piece is cut.
   const sample = join(dir, 's.tar');
