@@ -5,7 +5,7 @@
 // file against `dd` of it. Prints medians and ratios. Not a test: run on a quiet machine.
 //
 //   npm run bench:inspect            (BENCH_LAYERS=15 BENCH_LAYER_MIB=140 BENCH_RUNS=5 BENCH_DIR=$TMPDIR)
-//   BENCH_TAPE=0 npm run bench:inspect   (skip the tape part; BENCH_TAPE_LAYER_MIB=16 sizes it)
+//   BENCH_TAPE=0 npm run bench:inspect   (skip the tape part; BENCH_TAPE_LAYER_MIB=40 sizes it; BENCH_FILE=0 runs only the tape part)
 //
 // Page cache: "warm" rounds run with the archive in the page cache (it fits in RAM here).
 // "cold" rounds first ask the kernel to drop this one file's pages (posix_fadvise DONTNEED via
@@ -28,14 +28,7 @@ const ace = path.join(root, 'bin/ace-dt.js');
 const layout = path.join(dir, `ace-dt-inspect-layout-${layers}x${layerMiB}`);
 const archive = `${layout}.tar`;
 
-if (!fs.existsSync(archive)) {
-  process.stderr.write(`making ${layers} x ${layerMiB} MiB layers in ${layout} and serializing them to ${archive} (once)\n`);
-  fs.rmSync(layout, { recursive: true, force: true });
-  execFileSync(process.execPath, [path.join(root, 'test/slow/bench-make-layout.mjs'), layout, String(layers), String(layerMiB << 20)], { stdio: 'inherit' });
-  execFileSync(process.execPath, [ace, 'mirror', 'serialize', `oci:${layout}:v1`, `${archive}.tmp`, '-q'], { stdio: 'inherit' });
-  fs.renameSync(`${archive}.tmp`, archive);
-}
-const size = fs.statSync(archive).size;
+let size = 0;
 
 const tools = {
   inspect: [process.execPath, ace, 'mirror', 'inspect', '--json', archive],
@@ -96,6 +89,17 @@ function rounds(label, cold) {
   return med;
 }
 
+if (env.BENCH_FILE !== '0') fileBench();
+
+function fileBench() {
+if (!fs.existsSync(archive)) {
+  process.stderr.write(`making ${layers} x ${layerMiB} MiB layers in ${layout} and serializing them to ${archive} (once)\n`);
+  fs.rmSync(layout, { recursive: true, force: true });
+  execFileSync(process.execPath, [path.join(root, 'test/slow/bench-make-layout.mjs'), layout, String(layers), String(layerMiB << 20)], { stdio: 'inherit' });
+  execFileSync(process.execPath, [ace, 'mirror', 'serialize', `oci:${layout}:v1`, `${archive}.tmp`, '-q'], { stdio: 'inherit' });
+  fs.renameSync(`${archive}.tmp`, archive);
+}
+size = fs.statSync(archive).size;
 const report = JSON.parse(execFileSync(process.execPath, [ace, 'mirror', 'inspect', '--json', archive], { encoding: 'utf8', maxBuffer: 64 << 20 }));
 console.log(`inspect of ${archive}: ${report.blobs.length} blobs, ${report.totals.reads} reads, ${report.totals.bytesRead} B read, ${report.totals.bytesSkipped} B skipped`);
 const timed = (argv) =>
@@ -112,6 +116,7 @@ const load = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).joi
 console.log(`(inspect's wall time includes Node's start-up: \`ace-dt mirror inspect --help\` takes ${startup.toFixed(0)} ms, \`node -e 0\` ${bare.toFixed(0)} ms; load average ${load} on ${os.cpus().length} CPUs)`);
 rounds('warm (archive in the page cache)', false);
 rounds('cold (this file dropped from the page cache before each run)', true);
+}
 
 // ---- tape: inspect of a tape file against reading it whole, inside the tape rig
 const tapeVm = env.TAPE_VM ?? path.resolve(root, '../shared/tape-rig/tape-vm');
@@ -120,9 +125,9 @@ if (env.BENCH_TAPE === '0') {
 } else if (!fs.existsSync(tapeVm) || process.getuid?.() !== 0) {
   console.log(`\ntape: skipped (needs root and the tape rig at ${tapeVm})`);
 } else {
-  const layer = env.BENCH_TAPE_LAYER_MIB ?? '16';
+  const layer = env.BENCH_TAPE_LAYER_MIB ?? '40';
   process.stderr.write(`tape: booting the tape rig (TCG: slow), layers of ${layer} MiB\n`);
-  const r = spawnSync('bash', [tapeVm, '--timeout', '2400', '--size', '1G', '--', 'node', 'test/tape/guest/inspect.mjs'], {
+  const r = spawnSync('bash', [tapeVm, '--timeout', '2400', '--size', '2G', '--mem', '3072', '--', 'node', 'test/tape/guest/inspect.mjs'], {
     cwd: root,
     encoding: 'utf8',
     env: { ...env, INSPECT_TIMING: '1', INSPECT_LAYER_MIB: layer },

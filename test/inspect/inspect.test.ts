@@ -67,6 +67,10 @@ t.test('the bundled sample: root, two platforms, every blob at the offset GNU ta
     t.equal(sha256(bytesAt(tar, b.offset, b.size)), b.digest, `${b.digest.slice(0, 19)}: the bytes at offset ${b.offset} hash to it`);
     t.ok(b.mediaType, `${b.digest.slice(0, 19)}: media type known (${b.mediaType})`);
   }
+  const piped = await exec('bash', ['-c', `node bin/ace-dt.js mirror inspect --json - < '${tar}'`]);
+  const fromPipe = JSON.parse(piped.stdout) as InspectReport;
+  t.same(fromPipe.blobs.map((b) => [b.digest, b.offset]), report.blobs.map((b) => [b.digest, b.offset]), 'standard input (read through): the same blobs and offsets');
+  t.equal(fromPipe.sources[0].seekable, false);
   const human = await runCli(['mirror', 'inspect', tar]);
   t.equal(human.code, 0);
   t.match(human.stdout, /IMAGES[\s\S]*linux\/amd64[\s\S]*BLOBS[\s\S]*OFFSET\s+SIZE\s+DIGEST/);
