@@ -7,6 +7,21 @@
  */
 const EMPTY = new Uint8Array(0);
 
+/**
+ * A chunk source that can also move forward without delivering bytes (a regular file read at
+ * offsets, a tape that spaces over records): `skipAhead(n)` discards the next n bytes that the
+ * iterator has not yet delivered and returns how many it discarded (fewer at the end of the
+ * source). `mirror inspect` reads headers and jumps over blob bodies this way.
+ */
+export interface SeekableChunks extends AsyncIterable<Uint8Array> {
+  skipAhead(n: number): Promise<number>;
+}
+
+function seekerOf(source: AsyncIterable<Uint8Array>): SeekableChunks['skipAhead'] | undefined {
+  const s = (source as Partial<SeekableChunks>).skipAhead;
+  return typeof s === 'function' ? s.bind(source) : undefined;
+}
+
 export class ByteReader {
   private readonly it: AsyncIterator<Uint8Array>;
   private buf: Uint8Array = EMPTY;
@@ -15,8 +30,12 @@ export class ByteReader {
   /** Bytes consumed so far: the offset of the next byte in the source. */
   offset = 0;
 
+  /** Set when the source can skip bytes without delivering them. */
+  private readonly seek: SeekableChunks['skipAhead'] | undefined;
+
   constructor(source: AsyncIterable<Uint8Array>) {
     this.it = source[Symbol.asyncIterator]();
+    this.seek = seekerOf(source);
   }
 
   /** Make at least one unread byte available; false at the end of the source. */
@@ -96,6 +115,16 @@ export class ByteReader {
   /** Discard up to n bytes; returns how many were discarded. */
   async skip(n: number): Promise<number> {
     let left = n;
+    // What is in hand first, then a seekable source skips the rest without reading it.
+    const inHand = Math.min(left, this.buf.length - this.pos);
+    this.pos += inHand;
+    this.offset += inHand;
+    left -= inHand;
+    if (left > 0 && this.seek && !this.ended) {
+      const k = await this.seek(left);
+      this.offset += k;
+      left -= k;
+    }
     while (left > 0 && (await this.fill())) {
       const k = Math.min(left, this.buf.length - this.pos);
       this.pos += k;
