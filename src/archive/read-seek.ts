@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import { UserError } from '../errors.js';
 import type { SeekableChunks } from './read-bytes.js';
-import { isTapeDevice, openArchiveSource, type ArchiveSource, type SourceStats } from './read-source.js';
+import { openPositional, type PositionalReader } from './positional.js';
+import { isTapeDevice, openArchiveSource, type ArchiveSource, type SourceSpec, type SourceStats } from './read-source.js';
 
 /**
  * Archive sources that can jump over bytes instead of reading them, for `mirror inspect`:
@@ -45,7 +46,13 @@ const MAX_READ = 1 << 20;
 const TAPE_MAX_READ = 8 << 20;
 const TAPE_MIN_READ = 64 << 10;
 
-export async function openSeekableSource(path: string): Promise<SeekableSource> {
+export async function openSeekableSource(source: string | SourceSpec): Promise<SeekableSource> {
+  // The volumes of a --volume-size archive: one stream, skipped over like a file (issue 14).
+  if (typeof source !== 'string' && source.paths.length > 1) {
+    const reader = await openPositional(source.paths);
+    return positionalSource({ ...reader, name: source.name, readAt: (at, n) => reader.readAt(at, n), close: () => reader.close() });
+  }
+  const path = typeof source === 'string' ? source : source.paths[0];
   let st: fs.Stats | undefined;
   if (path !== '-') {
     try {
@@ -79,6 +86,23 @@ async function openOrExplain(path: string): Promise<fs.promises.FileHandle> {
 
 async function fileSource(path: string, size: number): Promise<SeekableSource> {
   const fh = await openOrExplain(path);
+  return positionalSource({
+    name: path,
+    size,
+    async readAt(at, n) {
+      // A fresh buffer per read: the reader may still hold sub-arrays of the previous one.
+      const buf = Buffer.allocUnsafeSlow(n);
+      const { bytesRead } = await fh.read(buf, 0, n, at);
+      return bytesRead === n ? buf : buf.subarray(0, bytesRead);
+    },
+    close: () => fh.close(),
+  });
+}
+
+/** Reads at a cursor that skipAhead moves, over one file or the volumes of one (positional.ts). */
+function positionalSource(r: PositionalReader): SeekableSource {
+  const path = r.name;
+  const size = r.size;
   const stats: SeekStats = { bytes: 0, records: 0, skipped: 0, seeks: 0 };
   let pos = 0;
   let readSize = MIN_READ;
@@ -86,28 +110,28 @@ async function fileSource(path: string, size: number): Promise<SeekableSource> {
   const close = async () => {
     if (!closed) {
       closed = true;
-      await fh.close();
+      await r.close();
     }
   };
   const chunks: SeekableChunks = {
     async *[Symbol.asyncIterator]() {
       try {
         for (;;) {
-          // A fresh buffer per read: the reader may still hold sub-arrays of the previous one.
-          const buf = Buffer.allocUnsafeSlow(readSize);
-          let n: number;
+          let buf: Buffer;
           try {
-            ({ bytesRead: n } = await fh.read(buf, 0, readSize, pos));
+            buf = await r.readAt(pos, readSize);
           } catch (e) {
+            if (e instanceof UserError) throw e;
             const err = e as NodeJS.ErrnoException;
             throw new UserError('ESOURCE', `reading ${path} at byte ${pos}: ${err.code ?? err.message}`);
           }
+          const n = buf.length;
           if (n === 0) return;
           pos += n;
           stats.bytes += n;
           stats.records++;
           readSize = Math.min(readSize * 2, MAX_READ);
-          yield n === buf.length ? buf : buf.subarray(0, n);
+          yield buf;
         }
       } finally {
         await close();

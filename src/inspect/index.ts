@@ -1,6 +1,7 @@
 import { OciError, UserError } from '../errors.js';
 import { readArchives } from '../archive/reader.js';
 import { openSeekableSource, type SeekableSource, type SeekStats } from '../archive/read-seek.js';
+import { groupSources } from '../archive/read-source.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { Inventory, type ArchiveItem, type BlobItem, type ImageItem, type MissingItem } from './inventory.js';
 
@@ -64,8 +65,12 @@ export async function inspectArchives(sources: string[], opts: InspectOptions = 
   const started = Date.now();
   const inv = new Inventory();
   const reports: InspectSource[] = [];
-  for (const [i, path] of sources.entries()) {
-    const src = await openSeekableSource(path);
+  const groupNotes: string[] = [];
+  // Volumes of one --volume-size archive are one source (read-source.ts groupSources).
+  const groups = await groupSources(sources);
+  for (const [i, group] of groups.entries()) {
+    if (group.note) groupNotes.push(group.note);
+    const src = await openSeekableSource(group);
     opts.onSource?.(src.name, src.kind);
     try {
       await inv.consume(readArchives(src.chunks, src.name), i, src.name);
@@ -83,7 +88,7 @@ export async function inspectArchives(sources: string[], opts: InspectOptions = 
     }
   }
   const { blobs, images, missing, root } = inv.finish();
-  const notes: string[] = [];
+  const notes: string[] = [...groupNotes];
   const problems = [...inv.problems];
   for (const [i, r] of reports.entries()) {
     const archives = inv.archives.filter((a) => a.source === i);

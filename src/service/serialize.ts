@@ -305,7 +305,7 @@ async function writePiece(req: SerializeRequest, piece: Piece, ctx: RunContext):
     // Blobs written but not taken (and the ones never started) go to the next volume.
     const rest = remainingPlan(plan, onMedium, `on volume ${piece.volume} (${req.dest})`);
     const fromMemory = [...kept.keys()].filter((d) => !onMedium.has(d)).length;
-    reporter.emit({ type: 'note', message: `volume ${volume}: ${rest.blobs.length} blobs go out as a new archive${fromMemory ? ` (${fromMemory} of them from the buffer, not fetched again)` : ''}` });
+    reporter.emit({ type: 'note', message: `volume ${volume}: ${rest.blobs.length} blob${rest.blobs.length === 1 ? ' goes' : 's go'} out as a new archive${fromMemory ? ` (${fromMemory} of them from the buffer, not fetched again)` : ''}` });
     return { plan: rest, fetcher: memoryFetcher(piece.fetcher, kept), volume };
   } finally {
     req.signal.removeEventListener('abort', forward);

@@ -41,7 +41,9 @@ if (why) {
     t.equal(read('loadsA.txt'), '2 /dev/nst0\n3 /dev/nst0', 'ACE_DT_VOLUME and ACE_DT_DEST');
     const out = read('runA.out');
     t.match(out, /volume +1: 2\.1 MB \(2097152 B\) in 32 writes, \/dev\/nst0\n.*volume +2: .*\n.*volume +3: /, 'the summary lists the volumes');
-    t.match(out, /volume 2: \d+ blobs go out as a new archive \(1 of them from the buffer, not fetched again\)/, 'the blob still in the ring is not fetched again');
+    // How many depends on how far the producer got when the tape filled; the layer the full tape
+    // took only a part of (its 1.5 MB lie in the 2 MiB ring) is one of them.
+    t.match(out, /volume 2: \d+ blobs? goe?s? out as a new archive \([1-9]\d* of them from the buffer, not fetched again\)/, 'blobs still in the ring are not fetched again');
     const starts = runs('cpA.jsonl', 'run-start');
     const ends = runs('cpA.jsonl', 'run-end');
     t.equal(starts.length, 3, 'one ledger, a run-start per volume');

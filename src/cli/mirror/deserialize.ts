@@ -17,7 +17,7 @@ export class DeserializeCommand extends BaseCommand {
     category: 'mirror',
     description: 'Deserialize the archives in SOURCE... and push the image to IMAGE.',
     details: `
-      SOURCE is an archive written by \`ace-dt mirror serialize\` (ours or the original tool's), a tape device (\`/dev/nst0\`), \`-\` for standard input, or skopeo's oci-archive output; gzip and zstd compression are detected. Give several SOURCEs, in order, for the pieces of an interrupted and resumed serialize: a piece cut at its end is expected, as long as the set is complete. Archives concatenated in one file or stream are read one after the other.
+      SOURCE is an archive written by \`ace-dt mirror serialize\` (ours or the original tool's), a tape device (\`/dev/nst0\`), \`-\` for standard input, or skopeo's oci-archive output; gzip and zstd compression are detected. Give several SOURCEs, in order, for the pieces of an interrupted and resumed serialize: a piece cut at its end is expected, as long as the set is complete. Archives concatenated in one file or stream are read one after the other. The volumes of a --volume-size archive (DEST.001 DEST.002 ..., in any order, or DEST alone when only the volumes exist) are read as one stream.
 
       Every blob is verified (digest and size) before the registry commits it; manifests are pushed by digest once all their children are in the registry, and the root (the first manifest of the first index.json) is tagged with IMAGE's tag (\`latest\` if none) only when nothing is missing. Blobs the registry already has are not sent again. Missing blobs are listed by digest and the command exits 1.
 

@@ -10,7 +10,7 @@ export class VerifyCommand extends BaseCommand {
     category: 'mirror',
     description: 'Check archives or tapes without a registry: every blob digest and size, index.json, completeness.',
     details: `
-      SOURCE is an archive file, a tape device (\`/dev/nst0\`) or \`-\` for standard input; give several, in order, for the pieces of an interrupted and resumed serialize. Every blob is hashed and checked against its name and size; every manifest listed in index.json, and every child of every manifest, must be present in the archives, or be explained by --existing.
+      SOURCE is an archive file, a tape device (\`/dev/nst0\`) or \`-\` for standard input; give several, in order, for the pieces of an interrupted and resumed serialize. The volumes of a --volume-size archive (DEST.001 DEST.002 ..., in any order, or DEST alone when only the volumes exist) are read as one stream. Every blob is hashed and checked against its name and size; every manifest listed in index.json, and every child of every manifest, must be present in the archives, or be explained by --existing.
 
       --existing takes a checkpoint ledger (\`PATH\` or \`PATH:OFFSET\`), an OCI layout (\`oci:PATH[:TAG]\` or a directory) or an EXISTING-IMAGE reference given to serialize: blobs they hold were skipped on purpose and are listed as such.
 
