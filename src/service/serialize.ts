@@ -282,7 +282,9 @@ async function writePiece(req: SerializeRequest, piece: Piece, ctx: RunContext):
     const full = !req.signal.aborted && kind === 'tape' && (e as WriterError).endOfMedium === true && (req.nextVolumeCommand !== undefined || req.askNextVolume !== undefined);
     // Before the ring is let go: the blobs it still holds need not be fetched again.
     const mediumGuess = (continueAt ?? 0) + sink.stats().written;
-    const kept = full && !req.compression ? keepFromRing(sink, ends, mediumGuess, continueAt ?? 0) : new Map<string, Uint8Array>();
+    // Manifests are not fetched at all (their bytes are in the plan).
+    const fetched = ends.filter((b) => !plan.manifestBytes.has(b.digest));
+    const kept = full && !req.compression ? keepFromRing(sink, fetched, mediumGuess, continueAt ?? 0) : new Map<string, Uint8Array>();
     pieceAbort.abort();
     sinkResult ??= await sink.abort().catch(() => undefined);
     const reason = req.signal.aborted ? `interrupted by ${String(req.signal.reason)}` : (e as AceError).code ?? 'error';
