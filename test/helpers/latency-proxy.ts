@@ -25,16 +25,20 @@ export interface LatencyProxy {
 /**
  * A real loopback HTTP proxy in front of a registry that holds every request `delayMs` before
  * forwarding it, as a registry across a WAN answers each request a round trip late (issue 11).
+ * `opts.onRequest` sees each request's number first (a test kills the proxy there: a registry
+ * gone mid-run); `opts.port` brings a killed one back on the same address.
  * Bodies then stream at loopback speed. Keep-alive on both sides, so the client's connection
  * reuse shows in `stats.connections`.
  */
-export async function startLatencyProxy(upstream: string, delayMs: number): Promise<LatencyProxy> {
+export async function startLatencyProxy(upstream: string, delayMs: number, opts: { port?: number; onRequest?: (n: number) => void } = {}): Promise<LatencyProxy> {
   const [uhost, uport] = upstream.replace(/^https?:\/\//, '').split(':');
   const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
   const stats: LatencyProxyStats = { inFlight: 0, peakInFlight: 0, requests: 0, connections: 0, openConnections: 0, peakOpenConnections: 0 };
   const sockets = new Set<Socket>();
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     stats.requests++;
+    opts.onRequest?.(stats.requests);
+    if (req.socket.destroyed) return;
     stats.inFlight++;
     stats.peakInFlight = Math.max(stats.peakInFlight, stats.inFlight);
     let counted = true;
@@ -69,7 +73,7 @@ export async function startLatencyProxy(upstream: string, delayMs: number): Prom
       sockets.delete(socket);
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => server.listen(opts.port ?? 0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
   const close = () =>
     new Promise<void>((r) => {
