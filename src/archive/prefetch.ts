@@ -20,7 +20,8 @@
  */
 import { setMaxListeners } from 'node:events';
 import type { Descriptor } from '../oci/descriptor.js';
-import type { BlobFetcher, BlobStream } from '../source/types.js';
+import type { BlobFetcher } from '../source/types.js';
+import type { BlobStream } from '../stream/blob-stream.js';
 
 export interface WindowLimits {
   /** Requests in flight at most (downloads running, or responses opened and not yet read). */

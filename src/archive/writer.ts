@@ -1,7 +1,7 @@
 import type { Descriptor } from '../oci/descriptor.js';
 import { verifyingWriter } from '../oci/verify.js';
 import type { Plan } from '../plan/plan.js';
-import { pipeIterable } from '../source/stream.js';
+import { pipeIterable } from '../stream/blob-stream.js';
 import type { BlobFetcher } from '../source/types.js';
 import { type Reporter, silentReporter } from '../ui/events.js';
 import { type ArchiveEntry, type LayoutOptions, blobEntries, prefixEntries, suffixEntries } from './entries.js';

@@ -21,8 +21,8 @@ import { defaultConfig, endpointFor, type Config, type Endpoint } from '../confi
 import { VERSION } from '../version.js';
 import { Authenticator, readText } from './auth.js';
 import { CredentialStore } from './credentials.js';
-import { pipeIterable, pushBlobStream } from '../source/stream.js';
-import type { BlobStream, ChunkWriter, Landing } from '../source/types.js';
+import { pipeIterable, pushBlobStream } from '../stream/blob-stream.js';
+import type { BlobStream, ChunkWriter, Landing } from '../stream/blob-stream.js';
 import { Transport, classifyError, isRetryable, type ResponseData } from './transport.js';
 
 export interface ClientOptions {

@@ -16,8 +16,11 @@ import type { Dispatcher } from 'undici';
 import type * as Undici from 'undici';
 import { AceError, UserError } from '../errors.js';
 import { isLoopbackHost } from '../oci/reference.js';
-import type { ChunkWriter, Landing } from '../source/types.js';
+import type { HttpRequest, ResponseBody, ResponseData } from './http.js';
 import { socketRequest, type SocketRequest } from './socket.js';
+import { SocketPool } from './socket-pool.js';
+
+export type { HttpRequest, ResponseBody, ResponseData } from './http.js';
 
 // Only the Pool this transport drives through dispatch(), not undici's index: the index also
 // loads fetch, WebSocket, caches, mocks and the request() API, about 0.1 s of CPU at every start
@@ -151,21 +154,6 @@ export function isRetryable(e: unknown): boolean {
   return e instanceof AceError && e.code === 'ENETWORK';
 }
 
-/** What send() callers read: a DispatchBody, or a SocketBody for a large blob (socket.ts). */
-export interface ResponseBody extends AsyncIterable<unknown> {
-  readonly destroyed: boolean;
-  /** Lend the body's bytes to `write`, received into `landing` where offered (socket.ts); bodies without it are iterated. */
-  pipeTo?(write: ChunkWriter, landing?: Landing): Promise<void>;
-  destroy(error?: Error): unknown;
-  dump(opts?: { limit: number }): Promise<void>;
-}
-
-export interface ResponseData {
-  statusCode: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: ResponseBody;
-}
-
 /**
  * A response body fed straight from undici's dispatch handler: chunks go into a queue that the
  * consumer drains with `for await`, and the socket is paused while more than `highWaterMark`
@@ -261,17 +249,6 @@ export class DispatchBody implements ResponseBody {
   }
 }
 
-export interface HttpRequest {
-  method: string;
-  url: URL;
-  headers?: Record<string, string>;
-  body?: Dispatcher.DispatchOptions['body'];
-  signal?: AbortSignal;
-  highWaterMark?: number;
-  /** A large blob GET: use a bare socket whose body lends its bytes (socket.ts), unless proxied. */
-  lend?: boolean;
-}
-
 /** How a connection to an origin is made: through a proxy, or directly with these TLS options. */
 interface ConnectPlan {
   proxy?: string;
@@ -284,6 +261,7 @@ export class Transport {
   private origins = new Map<string, OriginOptions>();
   private pending = new Map<string, Promise<Dispatcher>>();
   private plans = new Map<string, Promise<ConnectPlan>>();
+  private socketPools = new Map<string, SocketPool>();
   /** Bodies on bare sockets (opened ahead maybe, never read): closed by close(). */
   private lent = new Set<ResponseBody>();
 
@@ -340,6 +318,26 @@ export class Transport {
   }
 
   /**
+   * The bare-socket connections to an origin (a redirect target has its own), made with that
+   * origin's TLS options; as many stay idle as the undici pool may hold connections.
+   */
+  private socketPool(url: URL, tls: SocketRequest['tls']): SocketPool {
+    let p = this.socketPools.get(url.origin);
+    if (!p) {
+      p = new SocketPool(new URL(url.origin), tls, this.connections);
+      this.socketPools.set(url.origin, p);
+    }
+    return p;
+  }
+
+  /** Bare-socket connections opened so far, all origins (tests check that they are reused). */
+  get socketsOpened(): number {
+    let n = 0;
+    for (const p of this.socketPools.values()) n += p.opened;
+    return n;
+  }
+
+  /**
    * One HTTP exchange; low-level failures come back as classified AceErrors. The body arrives
    * through a DispatchBody (no undici Readable in between), or for a large blob GET (`lend`)
    * through a bare socket (socket.ts).
@@ -349,7 +347,7 @@ export class Transport {
       const plan = await this.plan(req.url.origin);
       if (!plan.proxy) {
         try {
-          const res = await socketRequest({ url: req.url, headers: req.headers ?? {}, signal: req.signal, tls: plan.tls, timeoutMs: BODY_TIMEOUT_MS, what });
+          const res = await socketRequest(this.socketPool(req.url, plan.tls), { url: req.url, headers: req.headers ?? {}, signal: req.signal, tls: plan.tls, timeoutMs: BODY_TIMEOUT_MS, what });
           for (const b of this.lent) if (b.destroyed) this.lent.delete(b);
           this.lent.add(res.body);
           return res;
@@ -416,6 +414,8 @@ export class Transport {
   async close(): Promise<void> {
     for (const b of this.lent) b.destroy();
     this.lent.clear();
+    for (const p of this.socketPools.values()) p.close();
+    this.socketPools.clear();
     const pools = [...this.pools.values()];
     this.pools.clear();
     this.pending.clear();
