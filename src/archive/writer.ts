@@ -1,4 +1,3 @@
-import type { Descriptor } from '../oci/descriptor.js';
 import { verifyingWriter } from '../oci/verify.js';
 import type { Plan } from '../plan/plan.js';
 import { pipeIterable } from '../stream/blob-stream.js';

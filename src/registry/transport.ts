@@ -14,13 +14,14 @@ import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import type { Dispatcher } from 'undici';
 import type * as Undici from 'undici';
-import { AceError, UserError } from '../errors.js';
 import { isLoopbackHost } from '../oci/reference.js';
 import type { HttpRequest, ResponseBody, ResponseData } from './http.js';
+import { classifyError } from './retry.js';
 import { socketRequest, type SocketRequest } from './socket.js';
 import { SocketPool } from './socket-pool.js';
 
 export type { HttpRequest, ResponseBody, ResponseData } from './http.js';
+export { classifyError, isRetryable } from './retry.js';
 
 // Only the Pool this transport drives through dispatch(), not undici's index: the index also
 // loads fetch, WebSocket, caches, mocks and the request() API, about 0.1 s of CPU at every start
@@ -107,51 +108,6 @@ export function proxyFor(url: URL, env: NodeJS.ProcessEnv): string | undefined {
 export interface OriginOptions {
   insecureSkipVerify?: boolean;
   tls?: TlsMaterial;
-}
-
-const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_CLOSED',
-  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
-]);
-
-/** The error a low-level failure maps to: ENETWORK (retryable), ETLS, EABORTED or the original. */
-export function classifyError(e: unknown, what: string): unknown {
-  if (e instanceof AceError) return e;
-  const err = e as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
-  const code = err?.code ?? err?.cause?.code ?? '';
-  if (err?.name === 'AbortError' || code === 'ABORT_ERR' || code === 'UND_ERR_ABORTED') {
-    return new AceError('EABORTED', `${what}: aborted`, { cause: e });
-  }
-  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ALTNAME/.test(code)) {
-    return new UserError(
-      'ETLS',
-      `${what}: TLS certificate not trusted (${code}); add the registry's CA as ca.crt in ~/.docker/certs.d/<host>/ or /etc/docker/certs.d/<host>/, or set tls.insecureSkipVerify for the endpoint in the configuration`,
-      { cause: e },
-    );
-  }
-  if (code === 'EPROTO' || code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number/i.test(String(err?.message))) {
-    return new UserError('ETLS', `${what}: TLS handshake failed (${code}); is the endpoint plain HTTP? Use an http:// endpoint in the configuration`, { cause: e });
-  }
-  if (code === 'ENOTFOUND') return new UserError('ENETWORK_HOST', `${what}: host not found (ENOTFOUND)`, { cause: e });
-  if (NETWORK_CODES.has(code) || err?.name === 'SocketError') {
-    return new AceError('ENETWORK', `${what}: ${code || 'connection failed'}`, { cause: e });
-  }
-  return e;
-}
-
-export function isRetryable(e: unknown): boolean {
-  return e instanceof AceError && e.code === 'ENETWORK';
 }
 
 /**
