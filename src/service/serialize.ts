@@ -32,7 +32,7 @@ export interface SerializeRequest {
   resumeOffset?: number;
   manifestJson: boolean;
   recursive: boolean;
-  /** Requests in flight at most (--concurrency); default: the config's concurrentHTTP, else 32. */
+  /** Requests in flight at most (--concurrency); default: the config's concurrentHTTP, else 64. */
   concurrency?: number;
   /** Bytes held or in flight ahead of the blob being written (--prefetch-size). */
   prefetchBytes?: number;

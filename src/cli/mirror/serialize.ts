@@ -88,7 +88,7 @@ export class SerializeCommand extends BaseCommand {
   manifestJson = Option.Boolean('--manifest-json', false, { description: 'Write a manifest.json (docker load) at the end of the archive' });
   resumeFromCheckpoint = Option.String('--resume-from-checkpoint', { description: 'Checkpoint file of an interrupted run to resume' });
   resumeFromOffset = Option.String('--resume-from-offset', { description: 'Bytes of the interrupted run that reached the medium (default: measured)' });
-  concurrency = Option.String('--concurrency', { description: 'Requests in flight to the registry at most, for the plan and for blob downloads ahead of the one being written (default 32, or concurrentHTTP / ACE_DT_CONCURRENT_HTTP)' });
+  concurrency = Option.String('--concurrency', { description: 'Requests in flight to the registry at most, for the plan and for blob downloads ahead of the one being written (default 64, or concurrentHTTP / ACE_DT_CONCURRENT_HTTP)' });
   prefetchSize = Option.String('--prefetch-size', { description: 'Bytes of blobs held in memory or in flight ahead of the one being written; the archive order is kept (default 48 MiB)' });
 
   async run(): Promise<number> {
