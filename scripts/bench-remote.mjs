@@ -14,7 +14,8 @@
 // BENCH_LARGE_MB (large-blob image), BENCH_PERBLOB=0 (skip the 1k/10k per-blob runs),
 // BENCH_PERBLOB_KB, BENCH_DELAY_MS (50), BENCH_ROUNDS (1), BENCH_SKOPEO=large|all|none (large:
 // skopeo on the large-blob image only; at 50 ms it takes minutes on the many-blob one),
-// BENCH_FIFO=0 (skip the FIFO check), BENCH_FIFO_MBPS (400), BENCH_ARGS (extra serialize flags).
+// BENCH_FIFO=0 (skip the FIFO check), BENCH_FIFO_MBPS (400), BENCH_ARGS (extra serialize flags),
+// BENCH_ONLY=many,large,per,fifo (a subset).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -66,6 +67,14 @@ process.stdout.write('drained ' + (total / 1e6).toFixed(0) + ' MB in ' + ((Date.
 `;
 
 const baseline = env.BENCH_BASELINE;
+// BENCH_ONLY=large,fifo (any of many, large, per, fifo): run only those parts.
+const only = env.BENCH_ONLY?.split(',');
+if (only) {
+  if (!only.includes('many')) cfg.manifests = 0;
+  if (!only.includes('large') && !only.includes('fifo')) cfg.largeBlobs = 0;
+  if (!only.includes('per')) cfg.perBlob = false;
+  if (!only.includes('fifo')) cfg.fifo = false;
+}
 const work = mkdtempSync(join(env.BENCH_DIR ?? tmpdir(), 'ace-bench-remote-'));
 const log = (s) => process.stderr.write(s + '\n');
 
@@ -155,6 +164,7 @@ try {
 
   const cases = [];
   for (const [name, img] of [['many', many], ['large', large]]) {
+    if (img.blobs.length === 0 || (only && !only.includes(name))) continue;
     for (const [path, host] of [['direct', reg.host], [`+${cfg.delay}ms`, proxy.host]]) {
       const names = Object.keys(tools).filter((t) => t !== 'skopeo' || cfg.skopeo === 'all' || (cfg.skopeo === 'large' && name === 'large'));
       cases.push({ key: `${name} ${path}`, img, host, names });
@@ -181,11 +191,12 @@ try {
     const path = join(work, 'tape.fifo');
     spawnSync('mkfifo', [path]);
     const drain = spawn(process.execPath, ['-e', drainer, path, String(cfg.fifoMBps)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const drainClosed = new Promise((r) => drain.once('close', r));
     let drained = '';
     drain.stdout.on('data', (d) => (drained += d));
     const events = join(work, 'events.jsonl');
     const res = await timed(process.execPath, [join(root, 'bin/ace-dt.js'), 'mirror', 'serialize', `${proxy.host}/${large.ref}`, path, '-q', '--debug', events, ...cfg.extra]);
-    await new Promise((r) => drain.once('close', r));
+    await drainClosed;
     const done = readFileSync(events, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).find((e) => e.type === 'done');
     fifo = { ...res, underruns: done?.summary?.sink?.underruns, drained: drained.trim() };
   }
