@@ -12,6 +12,9 @@ import { parseConfig } from '../../src/config/index.js';
 import { makeSelfSignedCert, startRegistry } from '../helpers/registry.js';
 import { pushImage, sha256 } from '../helpers/images.js';
 import { startLatencyProxy } from '../helpers/latency-proxy.js';
+import { startFaultyServer } from '../helpers/faulty-server.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { BlobStream } from '../../src/stream/blob-stream.js';
 
 const reg = await startRegistry();
@@ -79,4 +82,25 @@ registryConfig:
   const fresh = handshakes - before;
   t.ok(fresh >= 3, `${fresh} new connections for four blobs at once (one was reused)`);
   t.ok(resumed >= fresh, `${resumed} of ${handshakes} handshakes resumed a session`);
+});
+
+t.test('large blobs redirected to another host (its own socket pool) never carry the Authorization', async (t) => {
+  const auth = { user: 'pool', password: 'pool-secret' };
+  const authed = await startRegistry({ htpasswd: auth });
+  t.teardown(() => authed.stop());
+  const big = Array.from({ length: 4 }, (_, i) => ({ size: (2 << 20) + i, seed: 950 + i }));
+  const pushed = await pushImage(authed.host, 'r/img', 'v1', big, { auth });
+  await pushImage(reg.host, 'r/img', 'v1', big); // the storage behind the redirect
+  const f = await startFaultyServer({ upstream: authed.host, mode: 'redirect', redirectUpstream: reg.host });
+  t.teardown(() => f.stop());
+  const dir = t.testdir({});
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ auths: { [f.host]: { auth: Buffer.from(`${auth.user}:${auth.password}`).toString('base64') } } }));
+  const src = await openRegistrySource(`${f.host}/r/img:v1`, { env: { ...process.env, DOCKER_CONFIG: dir } });
+  t.teardown(() => src.close());
+  t.equal((await src.resolve()).digest, pushed.index.digest); // learns that the registry wants Basic
+  for (const l of pushed.blobs.slice(1)) t.equal(await digestOf(await src.fetchBlob(l)), l.digest);
+  const redirected = f.requests.filter((r) => r.listener === 'redirect');
+  t.equal(redirected.length, 4, 'every large blob came from the other host');
+  t.ok(redirected.every((r) => r.headers.authorization === undefined), 'which never got the Authorization');
+  t.ok(f.requests.some((r) => r.listener === 'main' && r.headers.authorization?.startsWith('Basic ')), 'the registry did');
 });
