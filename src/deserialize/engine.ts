@@ -1,8 +1,11 @@
 import { InterruptedError, OciError } from '../errors.js';
 import type { LayoutEvent } from '../archive/reader.js';
-import { basicDescriptor, type Descriptor } from '../oci/descriptor.js';
+import { Annotation, basicDescriptor, type Descriptor } from '../oci/descriptor.js';
+import { parseReference } from '../oci/reference.js';
 import { MediaType, isManifest } from '../oci/mediatype.js';
-import type { BlobFetcher, BlobPusher, ManifestPusher } from '../source/types.js';
+import type { BlobFetcher, BlobMounter, BlobPusher, ManifestPusher } from '../source/types.js';
+import type { BlobLocations } from './blob-locations.js';
+import { Placer, type Placement } from './placement.js';
 import { type Hasher, type HasherFactory, nodeHasher } from '../oci/verify.js';
 
 /** A streaming digest (oci/verify.ts); awaiting update()'s promise bounds memory. */
@@ -31,7 +34,7 @@ import { looksLikeManifest, parseManifest } from './manifest.js';
  * manifests that an earlier, incomplete call left in the registry as blobs (the original's
  * one-call-per-piece flow, behaviour note 4.5).
  */
-export type EngineTarget = BlobPusher & ManifestPusher & Partial<BlobFetcher>;
+export type EngineTarget = BlobPusher & ManifestPusher & Partial<BlobFetcher> & Partial<BlobMounter>;
 
 export interface EngineOptions {
   /** Absent: verify only (nothing is pushed, everything is hashed). */
@@ -51,6 +54,12 @@ export interface EngineOptions {
   maxManifestBytes?: number;
   /** Ctrl-C: stop between entries with an InterruptedError. */
   signal?: AbortSignal;
+  /** `--mount-from`: repositories of the target's registry to mount blobs from (issue 16). */
+  mountFrom?: string[];
+  /** Where blobs were seen before (read for mounts, written as blobs land). */
+  locations?: BlobLocations;
+  /** Blob uploads (and mounts) in flight at once; small blobs go up while the archive reads on. */
+  concurrency?: number;
 }
 
 interface Node {
@@ -67,7 +76,7 @@ interface Node {
 
 interface BlobState {
   size: number;
-  how: 'pushed' | 'existing' | 'verified' | 'dry-run';
+  how: 'pushed' | 'existing' | 'verified' | 'dry-run' | 'mounted';
 }
 
 export interface MissingItem {
@@ -98,7 +107,8 @@ export interface EngineResult {
   root?: Descriptor;
   /** Set when the root was tagged (or would be, with dry-run). */
   tagged?: string;
-  blobs: { verified: number; verifiedBytes: number; pushed: number; pushedBytes: number; existing: number; existingBytes: number; duplicates: number };
+  /** pushed: uploaded (dry run: would be); mounted: from another repository (dry run: would be). */
+  blobs: { verified: number; verifiedBytes: number; pushed: number; pushedBytes: number; mounted: number; mountedBytes: number; existing: number; existingBytes: number; duplicates: number };
   manifests: { known: number; pushed: number; existing: number };
   missing: MissingItem[];
   explained: ExplainedItem[];
@@ -122,6 +132,10 @@ export interface EventContext {
 
 const CANDIDATE_MAX = 4 << 20;
 const CANDIDATE_TOTAL_MAX = 256 << 20;
+/** Bytes of small blobs held by uploads in flight (each at most CANDIDATE_MAX). */
+const TASK_BYTES_MAX = 64 << 20;
+/** Annotations naming where a manifest came from (behaviour note 1.4): a full reference. */
+const SOURCE_ANNOTATIONS = [Annotation.ManifestSource, Annotation.RefName];
 
 /** A body of at most `size` bytes (the tar reader never gives more); fewer when the piece is cut. */
 async function readAll(body: AsyncIterable<Uint8Array>, size: number): Promise<{ bytes: Uint8Array; got: number }> {
@@ -148,14 +162,23 @@ export class Engine {
   private candidateBytes = 0;
   private readonly problems = new Map<string, string>();
   private readonly corrupt = new Map<string, CorruptItem>();
-  private readonly existsCache = new Map<string, boolean>();
+  private readonly placer?: Placer;
+  /** digest -> repositories the archive names as its source (annotations). */
+  private readonly sources = new Map<string, Set<string>>();
+  /** Small-blob uploads in flight, the bytes they hold, and the first failure among them. */
+  private readonly tasks = new Set<Promise<void>>();
+  private readonly taskDigests = new Set<string>();
+  private taskBytes = 0;
+  private failure?: { error: unknown };
+  private readonly concurrency: number;
+  private pumping?: Promise<void>;
   private readonly manifestExistsCache = new Map<string, boolean>();
   private readonly ready: Node[] = [];
   private root?: Descriptor;
   private readonly hasher: StreamHasherFactory;
   private readonly maxManifest: number;
   private readonly notes: string[] = [];
-  private readonly stats = { verified: 0, verifiedBytes: 0, pushed: 0, pushedBytes: 0, existing: 0, existingBytes: 0, duplicates: 0, manifestsPushed: 0, manifestsExisting: 0 };
+  private readonly stats = { verified: 0, verifiedBytes: 0, pushed: 0, pushedBytes: 0, mounted: 0, mountedBytes: 0, existing: 0, existingBytes: 0, duplicates: 0, manifestsPushed: 0, manifestsExisting: 0 };
   private ignored = 0;
   private archives = 0;
   private indexes = 0;
@@ -167,6 +190,8 @@ export class Engine {
   constructor(private readonly opts: EngineOptions = {}) {
     this.hasher = opts.hasher ?? nodeHasher;
     this.maxManifest = opts.maxManifestBytes ?? 4 << 20;
+    this.concurrency = Math.max(1, opts.concurrency ?? 4);
+    if (opts.target) this.placer = new Placer({ target: opts.target, dryRun: opts.dryRun, mountFrom: opts.mountFrom, locations: opts.locations, log: opts.log });
   }
 
   private log(level: 'info' | 'warn' | 'debug', message: string): void {
@@ -175,7 +200,18 @@ export class Engine {
 
   /** Feed one source's layout events. */
   async consume(events: AsyncIterable<LayoutEvent>, ctx: EventContext): Promise<void> {
+    try {
+      await this.consumeEvents(events, ctx);
+    } catch (e) {
+      // Uploads in flight end before the error is reported (their own failures are secondary).
+      await Promise.allSettled([...this.tasks]);
+      throw e;
+    }
+  }
+
+  private async consumeEvents(events: AsyncIterable<LayoutEvent>, ctx: EventContext): Promise<void> {
     for await (const ev of events) {
+      if (this.failure) throw this.failure.error;
       if (this.opts.signal?.aborted) throw new InterruptedError((this.opts.signal.reason as NodeJS.Signals) ?? 'SIGINT');
       switch (ev.kind) {
         case 'archive-start':
@@ -228,9 +264,13 @@ export class Engine {
       this.root = basicDescriptor(manifests[0]);
       this.log('info', `root ${this.root.digest} (${this.root.mediaType})`);
     }
-    for (const d of manifests) this.announce(d).listed = true;
+    for (const d of manifests) {
+      this.noteSource(d);
+      this.announce(d).listed = true;
+    }
     await this.pump();
     if (this.opts.strict && this.archiveIndexes >= 2) {
+      await this.drain();
       // The original's strict rule: a later index.json comes after all content of the manifests before it.
       await this.resolveWithTarget();
       const missing = this.collectMissing().filter((m) => m.neededBy.length > 0 || m.kind === 'blob');
@@ -273,6 +313,7 @@ export class Engine {
       node.mediaType = parsed.mediaType;
       node.children = parsed.children;
       for (const child of parsed.children) {
+        this.noteSource(child);
         if (isManifest(child.mediaType)) {
           let cn = this.nodes.get(child.digest);
           if (!cn) {
@@ -310,8 +351,24 @@ export class Engine {
     return true;
   }
 
-  /** Push every manifest whose children are all in place; then their parents. */
-  private async pump(): Promise<void> {
+  /**
+   * Push every manifest whose children are all in place; then their parents. One loop at a time
+   * (uploads finishing in the background call this too): a caller while it runs joins it, and the
+   * loop sees what was queued meanwhile, since nothing awaits between its last check and its end.
+   */
+  private pump(): Promise<void> {
+    this.pumping ??= (async () => {
+      await null; // so that `pumping` is set before the loop can end
+      try {
+        await this.pushReady();
+      } finally {
+        this.pumping = undefined;
+      }
+    })();
+    return this.pumping;
+  }
+
+  private async pushReady(): Promise<void> {
     while (this.ready.length) {
       const node = this.ready.shift()!;
       if (node.done || !node.bytes || !this.childrenReady(node)) continue;
@@ -336,6 +393,9 @@ export class Engine {
     if (how === 'existing') {
       this.stats.existing++;
       this.stats.existingBytes += size;
+    } else if (how === 'mounted') {
+      this.stats.mounted++;
+      this.stats.mountedBytes += size;
     } else if (how === 'pushed' || how === 'dry-run') {
       this.stats.pushed++;
       this.stats.pushedBytes += size;
@@ -349,14 +409,73 @@ export class Engine {
   }
 
   private async blobExists(desc: Descriptor): Promise<boolean> {
-    const t = this.opts.target;
-    if (!t) return false;
-    let v = this.existsCache.get(desc.digest);
-    if (v === undefined) {
-      v = await t.blobExists(desc);
-      this.existsCache.set(desc.digest, v);
+    return this.placer ? this.placer.blobExists(desc) : false;
+  }
+
+  /** Repositories that the archive's annotations name as where `desc` came from. */
+  private noteSource(desc: Descriptor): void {
+    for (const key of SOURCE_ANNOTATIONS) {
+      const v = desc.annotations?.[key];
+      // ref.name is a mere tag in index.json's root entry; only a full reference names a repository.
+      if (typeof v !== 'string' || !v.includes('/')) continue;
+      try {
+        const repo = parseReference(v).repository;
+        let set = this.sources.get(desc.digest);
+        if (!set) this.sources.set(desc.digest, (set = new Set()));
+        set.add(repo);
+      } catch {
+        /* not a reference: no hint */
+      }
     }
-    return v;
+  }
+
+  /** Source repositories of a blob: its own, else those of the manifests above it, nearest first. */
+  private hints(digest: string): string[] {
+    const out = new Set<string>();
+    const seen = new Set<string>();
+    let level = [digest];
+    for (let depth = 0; depth < 16 && level.length && out.size < 8; depth++) {
+      const next: string[] = [];
+      for (const d of level) {
+        if (seen.has(d)) continue;
+        seen.add(d);
+        for (const r of this.sources.get(d) ?? []) out.add(r);
+        next.push(...(this.blobParents.get(d) ?? []), ...(this.nodes.get(d)?.parents ?? []));
+      }
+      level = next;
+    }
+    return [...out];
+  }
+
+  private placed(p: Placement): BlobState['how'] {
+    return p.how === 'upload' ? 'pushed' : p.how;
+  }
+
+  /**
+   * Run a small blob's placement and upload while the archive reads on, at most `concurrency`
+   * at once and TASK_BYTES_MAX bytes held. The first failure stops the run at the next entry.
+   */
+  private async background(digest: string, bytes: number, job: () => Promise<void>): Promise<void> {
+    while (this.tasks.size >= this.concurrency || (this.tasks.size > 0 && this.taskBytes + bytes > TASK_BYTES_MAX)) await Promise.race(this.tasks);
+    if (this.failure) throw this.failure.error;
+    this.taskBytes += bytes;
+    this.taskDigests.add(digest);
+    const p: Promise<void> = job()
+      .catch((error: unknown) => {
+        this.failure ??= { error };
+      })
+      .finally(() => {
+        this.taskBytes -= bytes;
+        this.taskDigests.delete(digest);
+        this.tasks.delete(p);
+      });
+    this.tasks.add(p);
+  }
+
+  /** Wait for every upload in flight; rethrow the first failure. */
+  private async drain(): Promise<void> {
+    while (this.tasks.size) await Promise.allSettled([...this.tasks]);
+    if (this.failure) throw this.failure.error;
   }
 
   private noteBad(digest: string, size: number, got: number, actual: string | undefined, ctx: EventContext, offset: number): void {
@@ -374,7 +493,7 @@ export class Engine {
   private async onBlob(digest: string, size: number, body: AsyncIterable<Uint8Array>, ctx: EventContext, offset: number): Promise<void> {
     const node = this.nodes.get(digest);
     const needBytes = node !== undefined && !node.bytes && !node.done;
-    if (!needBytes && (this.blobs.has(digest) || node?.done)) {
+    if (!needBytes && (this.blobs.has(digest) || this.taskDigests.has(digest) || node?.done)) {
       this.stats.duplicates++;
       return; // already handled: the reader skips the body
     }
@@ -413,18 +532,29 @@ export class Engine {
           this.log('warn', `keeping no more manifest-like blobs in memory (${CANDIDATE_TOTAL_MAX} bytes held); ${digest} may be reported missing`);
         }
       }
-      if (t) {
-        if (await this.blobExists(desc)) return this.markBlob(digest, size, 'existing');
-        if (this.opts.dryRun) return this.markBlob(digest, size, 'dry-run');
-        await t.pushBlob(desc, once(bytes), async () => true);
-        return this.markBlob(digest, size, 'pushed');
+      if (t && this.placer) {
+        const placer = this.placer;
+        const hints = this.hints(digest);
+        return this.background(digest, size, async () => {
+          const p = await placer.place(desc, hints);
+          if (p.how === 'upload' && !this.opts.dryRun) {
+            await t.pushBlob(desc, once(bytes), async () => true, p.session);
+            placer.landed(desc);
+          }
+          await this.markBlob(digest, size, this.opts.dryRun && p.how === 'upload' ? 'dry-run' : this.placed(p));
+        });
       }
       return this.markBlob(digest, size, 'verified');
     }
 
-    if (t && (await this.blobExists(desc))) {
-      // The reader skips the unread body; the registry's copy was verified when it was pushed.
-      return this.markBlob(digest, size, 'existing');
+    let placement: Placement | undefined;
+    if (t && this.placer) {
+      // One upload at a time streams from the archive; it counts against the same bound.
+      while (this.tasks.size >= this.concurrency) await Promise.race(this.tasks);
+      placement = await this.placer.place(desc, this.hints(digest));
+      // In the target (found or mounted): the reader skips the unread body; the registry's copy
+      // was verified when it was first pushed, and a digest names its content.
+      if (placement.how !== 'upload') return this.markBlob(digest, size, placement.how);
     }
     let got = 0;
     let extra = false;
@@ -474,7 +604,7 @@ export class Engine {
         return !extra && got === size && actual === digest;
       })());
     try {
-      await t.pushBlob(desc, data, verify);
+      await t.pushBlob(desc, data, verify, placement?.how === 'upload' ? placement.session : undefined);
     } catch (e) {
       if (verdict && !(await verdict)) return this.noteBad(digest, size, got, got === size ? actual : undefined, ctx, offset);
       throw e;
@@ -483,8 +613,11 @@ export class Engine {
     if (!(await verdict)) return this.noteBad(digest, size, got, got === size ? actual : undefined, ctx, offset);
     this.stats.verified++;
     this.stats.verifiedBytes += size;
+    this.placer?.landed(desc);
     return this.markBlob(digest, size, 'pushed');
   }
+
+  private readonly triedPlacing = new Set<string>();
 
   /** Ask the target about children never seen in the archives (pushed by an earlier run). */
   private async resolveWithTarget(): Promise<void> {
@@ -532,9 +665,15 @@ export class Engine {
           if (why) {
             this.blobs.set(c.digest, { size: c.size, how: 'existing' });
             progress = true;
-          } else if (t && (await this.blobExists(c))) {
-            await this.markBlob(c.digest, c.size, 'existing');
-            progress = true;
+          } else if (this.placer && !this.triedPlacing.has(c.digest)) {
+            // Not in the archives (serialize skipped it as present on the far side): found in the
+            // target, or mounted from another repository of the registry, completes the set.
+            this.triedPlacing.add(c.digest);
+            const p = await this.placer.place(c, this.hints(c.digest), false);
+            if (p.how !== 'upload') {
+              await this.markBlob(c.digest, c.size, p.how);
+              progress = true;
+            }
           }
         }
         this.ready.push(node);
@@ -574,7 +713,7 @@ export class Engine {
       const desc: Descriptor = { mediaType: MediaType.OctetStream, digest: node.desc.digest, size: node.bytes.length };
       if (await this.blobExists(desc)) continue;
       await t.pushBlob(desc, once(node.bytes), async () => true);
-      this.existsCache.set(desc.digest, true);
+      this.placer?.landed(desc);
       n++;
     }
     return n;
@@ -633,6 +772,7 @@ export class Engine {
     const problems = [...this.notes];
     if (!this.sawAnything) problems.push('no OCI layout archive found in the sources');
     else if (!this.root) problems.push('missing "index.json" file: no root manifest is known');
+    await this.drain();
     await this.resolveWithTarget();
     const missing = this.collectMissing();
     if (this.archives > 0 && !this.lastClean) {
@@ -665,6 +805,8 @@ export class Engine {
         verifiedBytes: this.stats.verifiedBytes,
         pushed: this.stats.pushed,
         pushedBytes: this.stats.pushedBytes,
+        mounted: this.stats.mounted,
+        mountedBytes: this.stats.mountedBytes,
         existing: this.stats.existing,
         existingBytes: this.stats.existingBytes,
         duplicates: this.stats.duplicates,

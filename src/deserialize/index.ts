@@ -2,6 +2,7 @@ import { UserError } from '../errors.js';
 import { openArchiveSource, type ArchiveSource, type SourceStats } from '../archive/read-source.js';
 import { readArchives } from '../archive/reader.js';
 import { loadHasher } from '../sink/hasher.js';
+import { BlobLocations, defaultLocationsPath } from './blob-locations.js';
 import { Engine, type EngineResult, type EngineTarget, type StreamHasher, type StreamHasherFactory } from './engine.js';
 
 /**
@@ -35,6 +36,17 @@ export interface DeserializeOptions extends ReadArchivesOptions {
   /** Tag for the root (from IMAGE; `latest` if none). */
   tag: string;
   dryRun?: boolean;
+  /** `--mount-from`: repositories of the target's registry to mount blobs from. */
+  mountFrom?: string[];
+  /**
+   * The blob-location cache file (mounts from where this tool saw a digest before): default
+   * `$XDG_CACHE_HOME/ace-dt/blob-locations.json`; false: none.
+   */
+  locations?: string | false;
+  /** Environment for the cache's location (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Blob uploads and mounts in flight at once (default 4). */
+  concurrency?: number;
 }
 
 export interface VerifyOptions extends ReadArchivesOptions {
@@ -74,8 +86,24 @@ async function run(sources: string[], engine: Engine, opts: ReadArchivesOptions,
 /** Archives -> registry: every blob verified before it is committed, children before parents. */
 export async function deserializeArchives(sources: string[], opts: DeserializeOptions): Promise<ArchivesReport> {
   checkSources(sources);
-  const engine = new Engine({ target: opts.target, dryRun: opts.dryRun, strict: opts.strict, hasher: await pickHasher(opts.hasher), log: opts.log, signal: opts.signal });
-  return run(sources, engine, opts, opts.tag);
+  const locations = await BlobLocations.load(opts.locations === false ? undefined : (opts.locations ?? defaultLocationsPath(opts.env)));
+  const engine = new Engine({
+    target: opts.target,
+    dryRun: opts.dryRun,
+    strict: opts.strict,
+    hasher: await pickHasher(opts.hasher),
+    log: opts.log,
+    signal: opts.signal,
+    mountFrom: opts.mountFrom,
+    locations,
+    concurrency: opts.concurrency,
+  });
+  try {
+    return await run(sources, engine, opts, opts.tag);
+  } finally {
+    // What landed is true even when the run fails; a cache that cannot be written only loses hints.
+    if (!(await locations.save())) opts.log?.('debug', `could not write the blob-location cache ${locations.path}`);
+  }
 }
 
 /** Archives checked with no registry: digests, sizes, completeness. */

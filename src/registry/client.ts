@@ -23,6 +23,7 @@ import { Authenticator, readText } from './auth.js';
 import { CredentialStore } from './credentials.js';
 import { pipeIterable, pushBlobStream } from '../source/stream.js';
 import type { BlobStream, ChunkWriter, Landing } from '../source/types.js';
+import type { UploadSession } from './mounts.js';
 import { Transport, classifyError, isRetryable, type ResponseData } from './transport.js';
 
 export interface ClientOptions {
@@ -74,6 +75,11 @@ interface SendOptions {
   headers?: Record<string, string>;
   body?: Buffer | string | Readable;
   scope?: Scope;
+  /**
+   * A further scope the token must cover, of another repository of this registry (a mount needs
+   * pull on its source, distribution spec "Mounting a blob from another repository").
+   */
+  alsoScope?: string;
   /** Operation context for messages: `op, digest, ref`. */
   what: string;
   redirects?: boolean;
@@ -150,7 +156,7 @@ export class RegistryClient {
   /** One logical request: auth, redirects and bounded retries. Returns any final response. */
   async send(o: SendOptions): Promise<ResponseData> {
     let url = typeof o.url === 'string' ? this.url(o.url) : o.url;
-    const scope = this.scopeString(o.scope ?? 'pull');
+    const scope = this.scopeString(o.scope ?? 'pull') + (o.alsoScope ? ` ${o.alsoScope}` : '');
     const replayable = !(o.body instanceof Readable);
     const signal = o.signal ?? this.signal;
     let attempt = 0;
@@ -444,14 +450,20 @@ export class RegistryClient {
   /**
    * Upload a blob. Small blobs are gathered and sent with the final PUT; larger ones stream with
    * one PATCH. The final `PUT ?digest=` is sent only after `verify()` says yes; otherwise the
-   * upload session is cancelled, so an unverified blob never becomes visible.
+   * upload session is cancelled, so an unverified blob never becomes visible. `session` is an
+   * upload the registry already started (a mount it answered with 202, mounts.ts).
    */
-  async pushBlob(desc: Descriptor, data: AsyncIterable<Uint8Array>, verify: () => Promise<boolean>): Promise<void> {
+  async pushBlob(desc: Descriptor, data: AsyncIterable<Uint8Array>, verify: () => Promise<boolean>, session?: UploadSession): Promise<void> {
     const what = this.ctx('push blob', desc.digest);
-    const start = await this.send({ method: 'POST', url: 'blobs/uploads/', headers: { 'Content-Length': '0' }, what, scope: 'push' });
-    if (start.statusCode !== 202) throw await this.responseError(start, what);
-    await discard(start);
-    let location = this.location(start, what);
+    let location: URL;
+    if (session) {
+      location = session.location;
+    } else {
+      const start = await this.send({ method: 'POST', url: 'blobs/uploads/', headers: { 'Content-Length': '0' }, what, scope: 'push' });
+      if (start.statusCode !== 202) throw await this.responseError(start, what);
+      await discard(start);
+      location = this.location(start, what);
+    }
     const cancel = async () => {
       try {
         const res = await this.send({ method: 'DELETE', url: location, what, scope: 'push' });
