@@ -9,6 +9,8 @@ const EMPTY = new Uint8Array(0);
 
 export class ByteReader {
   private readonly it: AsyncIterator<Uint8Array>;
+  /** The source's own skip (read-source.ts: a regular file seeks), if it has one. */
+  private readonly jump?: (n: number) => Promise<number>;
   private buf: Uint8Array = EMPTY;
   private pos = 0;
   private ended = false;
@@ -17,6 +19,8 @@ export class ByteReader {
 
   constructor(source: AsyncIterable<Uint8Array>) {
     this.it = source[Symbol.asyncIterator]();
+    const skip = (source as { skip?: unknown }).skip;
+    if (typeof skip === 'function') this.jump = (n) => (skip as (n: number) => Promise<number>).call(source, n);
   }
 
   /** Make at least one unread byte available; false at the end of the source. */
@@ -96,6 +100,19 @@ export class ByteReader {
   /** Discard up to n bytes; returns how many were discarded. */
   async skip(n: number): Promise<number> {
     let left = n;
+    if (this.jump && !this.ended) {
+      // What is buffered goes first; the rest is passed over in the source itself.
+      const k = Math.min(left, this.buf.length - this.pos);
+      this.pos += k;
+      this.offset += k;
+      left -= k;
+      if (left > 0) {
+        const passed = await this.jump(left);
+        this.offset += passed;
+        left -= passed;
+      }
+      return n - left;
+    }
     while (left > 0 && (await this.fill())) {
       const k = Math.min(left, this.buf.length - this.pos);
       this.pos += k;
