@@ -1,17 +1,17 @@
 import { InterruptedError, OciError } from '../errors.js';
 import type { LayoutEvent } from '../archive/reader.js';
-import { Annotation, basicDescriptor, type Descriptor } from '../oci/descriptor.js';
-import { parseReference } from '../oci/reference.js';
+import { basicDescriptor, type Descriptor } from '../oci/descriptor.js';
 import { MediaType, isManifest } from '../oci/mediatype.js';
-import type { BlobFetcher, BlobMounter, BlobPusher, ManifestPusher } from '../source/types.js';
-import type { BlobLocations } from './blob-locations.js';
 import { Placer, type Placement } from './placement.js';
-import { type Hasher, type HasherFactory, nodeHasher } from '../oci/verify.js';
+import { SourceHints } from './source-hints.js';
+import { TaskPool } from './task-pool.js';
+import { type Hasher, nodeHasher } from '../oci/verify.js';
+import { looksLikeManifest, parseManifest } from './manifest.js';
+import type { CorruptItem, EngineOptions, EngineResult, EventContext, ExplainedItem, MissingItem, StreamHasherFactory } from './types.js';
 
+export type { CorruptItem, EngineOptions, EngineResult, EngineTarget, EventContext, ExplainedItem, MissingItem, StreamHasherFactory } from './types.js';
 /** A streaming digest (oci/verify.ts); awaiting update()'s promise bounds memory. */
 export type StreamHasher = Hasher;
-export type StreamHasherFactory = HasherFactory;
-import { looksLikeManifest, parseManifest } from './manifest.js';
 
 /**
  * The archive-to-registry engine shared by `mirror deserialize` and `mirror verify`.
@@ -28,39 +28,6 @@ import { looksLikeManifest, parseManifest } from './manifest.js';
  *
  * Without a target (verify) the same graph tells what is present, intact and missing.
  */
-
-/**
- * What the engine needs from the destination. `fetchBlob` (optional) lets a later call finish
- * manifests that an earlier, incomplete call left in the registry as blobs (the original's
- * one-call-per-piece flow, behaviour note 4.5).
- */
-export type EngineTarget = BlobPusher & ManifestPusher & Partial<BlobFetcher> & Partial<BlobMounter>;
-
-export interface EngineOptions {
-  /** Absent: verify only (nothing is pushed, everything is hashed). */
-  target?: EngineTarget;
-  /** Verify everything and consult the target, but push nothing. */
-  dryRun?: boolean;
-  strict?: boolean;
-  /**
-   * Hashes blobs streamed to the target (the native one keeps the JavaScript thread free for
-   * the upload, whose pace bounds its queue). Hash-only paths always use node's crypto.
-   */
-  hasher?: StreamHasherFactory;
-  /** Digests known to exist on the far side, with what says so (verify --existing). */
-  existing?: Map<string, string>;
-  log?: (level: 'info' | 'warn' | 'debug', message: string) => void;
-  /** Manifests larger than this are refused (registries cap them at 4 MiB). */
-  maxManifestBytes?: number;
-  /** Ctrl-C: stop between entries with an InterruptedError. */
-  signal?: AbortSignal;
-  /** `--mount-from`: repositories of the target's registry to mount blobs from (issue 16). */
-  mountFrom?: string[];
-  /** Where blobs were seen before (read for mounts, written as blobs land). */
-  locations?: BlobLocations;
-  /** Blob uploads (and mounts) in flight at once; small blobs go up while the archive reads on. */
-  concurrency?: number;
-}
 
 interface Node {
   desc: Descriptor;
@@ -79,63 +46,11 @@ interface BlobState {
   how: 'pushed' | 'existing' | 'verified' | 'dry-run' | 'mounted';
 }
 
-export interface MissingItem {
-  digest: string;
-  size?: number;
-  mediaType?: string;
-  kind: 'blob' | 'manifest';
-  neededBy: string[];
-  /** Why it is not there when we know (cut piece, digest mismatch, size mismatch). */
-  reason?: string;
-}
-
-export interface ExplainedItem {
-  digest: string;
-  size?: number;
-  kind: 'blob' | 'manifest';
-  explainedBy: string;
-}
-
-export interface CorruptItem {
-  digest: string;
-  source: string;
-  offset: number;
-  reason: string;
-}
-
-export interface EngineResult {
-  root?: Descriptor;
-  /** Set when the root was tagged (or would be, with dry-run). */
-  tagged?: string;
-  /** pushed: uploaded (dry run: would be); mounted: from another repository (dry run: would be). */
-  blobs: { verified: number; verifiedBytes: number; pushed: number; pushedBytes: number; mounted: number; mountedBytes: number; existing: number; existingBytes: number; duplicates: number };
-  manifests: { known: number; pushed: number; existing: number };
-  missing: MissingItem[];
-  explained: ExplainedItem[];
-  corrupt: CorruptItem[];
-  /** Manifest-like blobs that no index.json or manifest refers to. */
-  unreferenced: string[];
-  ignored: number;
-  archives: number;
-  indexes: number;
-  /** The set ends cleanly (the last archive was not cut, or cut only where nothing is lost). */
-  lastArchiveClean: boolean;
-  problems: string[];
-  complete: boolean;
-}
-
-export interface EventContext {
-  source: string;
-  /** This is the last source: a cut at its end makes the set incomplete. */
-  last: boolean;
-}
 
 const CANDIDATE_MAX = 4 << 20;
 const CANDIDATE_TOTAL_MAX = 256 << 20;
 /** Bytes of small blobs held by uploads in flight (each at most CANDIDATE_MAX). */
 const TASK_BYTES_MAX = 64 << 20;
-/** Annotations naming where a manifest came from (behaviour note 1.4): a full reference. */
-const SOURCE_ANNOTATIONS = [Annotation.ManifestSource, Annotation.RefName];
 
 /** A body of at most `size` bytes (the tar reader never gives more); fewer when the piece is cut. */
 async function readAll(body: AsyncIterable<Uint8Array>, size: number): Promise<{ bytes: Uint8Array; got: number }> {
@@ -163,14 +78,9 @@ export class Engine {
   private readonly problems = new Map<string, string>();
   private readonly corrupt = new Map<string, CorruptItem>();
   private readonly placer?: Placer;
-  /** digest -> repositories the archive names as its source (annotations). */
-  private readonly sources = new Map<string, Set<string>>();
-  /** Small-blob uploads in flight, the bytes they hold, and the first failure among them. */
-  private readonly tasks = new Set<Promise<void>>();
-  private readonly taskDigests = new Set<string>();
-  private taskBytes = 0;
-  private failure?: { error: unknown };
-  private readonly concurrency: number;
+  private readonly sources = new SourceHints();
+  /** Small-blob uploads in flight while the archive reads on. */
+  private readonly tasks: TaskPool;
   private pumping?: Promise<void>;
   private readonly manifestExistsCache = new Map<string, boolean>();
   private readonly ready: Node[] = [];
@@ -190,7 +100,7 @@ export class Engine {
   constructor(private readonly opts: EngineOptions = {}) {
     this.hasher = opts.hasher ?? nodeHasher;
     this.maxManifest = opts.maxManifestBytes ?? 4 << 20;
-    this.concurrency = Math.max(1, opts.concurrency ?? 4);
+    this.tasks = new TaskPool(Math.max(1, opts.concurrency ?? 4), TASK_BYTES_MAX);
     if (opts.target) this.placer = new Placer({ target: opts.target, dryRun: opts.dryRun, mountFrom: opts.mountFrom, locations: opts.locations, log: opts.log });
   }
 
@@ -204,14 +114,14 @@ export class Engine {
       await this.consumeEvents(events, ctx);
     } catch (e) {
       // Uploads in flight end before the error is reported (their own failures are secondary).
-      await Promise.allSettled([...this.tasks]);
+      await this.tasks.settle();
       throw e;
     }
   }
 
   private async consumeEvents(events: AsyncIterable<LayoutEvent>, ctx: EventContext): Promise<void> {
     for await (const ev of events) {
-      if (this.failure) throw this.failure.error;
+      this.tasks.check();
       if (this.opts.signal?.aborted) throw new InterruptedError((this.opts.signal.reason as NodeJS.Signals) ?? 'SIGINT');
       switch (ev.kind) {
         case 'archive-start':
@@ -265,12 +175,12 @@ export class Engine {
       this.log('info', `root ${this.root.digest} (${this.root.mediaType})`);
     }
     for (const d of manifests) {
-      this.noteSource(d);
+      this.sources.note(d);
       this.announce(d).listed = true;
     }
     await this.pump();
     if (this.opts.strict && this.archiveIndexes >= 2) {
-      await this.drain();
+      await this.tasks.drain();
       // The original's strict rule: a later index.json comes after all content of the manifests before it.
       await this.resolveWithTarget();
       const missing = this.collectMissing().filter((m) => m.neededBy.length > 0 || m.kind === 'blob');
@@ -313,7 +223,7 @@ export class Engine {
       node.mediaType = parsed.mediaType;
       node.children = parsed.children;
       for (const child of parsed.children) {
-        this.noteSource(child);
+        this.sources.note(child);
         if (isManifest(child.mediaType)) {
           let cn = this.nodes.get(child.digest);
           if (!cn) {
@@ -412,70 +322,13 @@ export class Engine {
     return this.placer ? this.placer.blobExists(desc) : false;
   }
 
-  /** Repositories that the archive's annotations name as where `desc` came from. */
-  private noteSource(desc: Descriptor): void {
-    for (const key of SOURCE_ANNOTATIONS) {
-      const v = desc.annotations?.[key];
-      // ref.name is a mere tag in index.json's root entry; only a full reference names a repository.
-      if (typeof v !== 'string' || !v.includes('/')) continue;
-      try {
-        const repo = parseReference(v).repository;
-        let set = this.sources.get(desc.digest);
-        if (!set) this.sources.set(desc.digest, (set = new Set()));
-        set.add(repo);
-      } catch {
-        /* not a reference: no hint */
-      }
-    }
-  }
-
-  /** Source repositories of a blob: its own, else those of the manifests above it, nearest first. */
+  /** Source repositories the archive names for a blob or manifest, or above it. */
   private hints(digest: string): string[] {
-    const out = new Set<string>();
-    const seen = new Set<string>();
-    let level = [digest];
-    for (let depth = 0; depth < 16 && level.length && out.size < 8; depth++) {
-      const next: string[] = [];
-      for (const d of level) {
-        if (seen.has(d)) continue;
-        seen.add(d);
-        for (const r of this.sources.get(d) ?? []) out.add(r);
-        next.push(...(this.blobParents.get(d) ?? []), ...(this.nodes.get(d)?.parents ?? []));
-      }
-      level = next;
-    }
-    return [...out];
+    return this.sources.for(digest, (d) => [...(this.blobParents.get(d) ?? []), ...(this.nodes.get(d)?.parents ?? [])]);
   }
 
   private placed(p: Placement): BlobState['how'] {
     return p.how === 'upload' ? 'pushed' : p.how;
-  }
-
-  /**
-   * Run a small blob's placement and upload while the archive reads on, at most `concurrency`
-   * at once and TASK_BYTES_MAX bytes held. The first failure stops the run at the next entry.
-   */
-  private async background(digest: string, bytes: number, job: () => Promise<void>): Promise<void> {
-    while (this.tasks.size >= this.concurrency || (this.tasks.size > 0 && this.taskBytes + bytes > TASK_BYTES_MAX)) await Promise.race(this.tasks);
-    if (this.failure) throw this.failure.error;
-    this.taskBytes += bytes;
-    this.taskDigests.add(digest);
-    const p: Promise<void> = job()
-      .catch((error: unknown) => {
-        this.failure ??= { error };
-      })
-      .finally(() => {
-        this.taskBytes -= bytes;
-        this.taskDigests.delete(digest);
-        this.tasks.delete(p);
-      });
-    this.tasks.add(p);
-  }
-
-  /** Wait for every upload in flight; rethrow the first failure. */
-  private async drain(): Promise<void> {
-    while (this.tasks.size) await Promise.allSettled([...this.tasks]);
-    if (this.failure) throw this.failure.error;
   }
 
   private noteBad(digest: string, size: number, got: number, actual: string | undefined, ctx: EventContext, offset: number): void {
@@ -493,7 +346,7 @@ export class Engine {
   private async onBlob(digest: string, size: number, body: AsyncIterable<Uint8Array>, ctx: EventContext, offset: number): Promise<void> {
     const node = this.nodes.get(digest);
     const needBytes = node !== undefined && !node.bytes && !node.done;
-    if (!needBytes && (this.blobs.has(digest) || this.taskDigests.has(digest) || node?.done)) {
+    if (!needBytes && (this.blobs.has(digest) || this.tasks.has(digest) || node?.done)) {
       this.stats.duplicates++;
       return; // already handled: the reader skips the body
     }
@@ -535,7 +388,7 @@ export class Engine {
       if (t && this.placer) {
         const placer = this.placer;
         const hints = this.hints(digest);
-        return this.background(digest, size, async () => {
+        return this.tasks.add(digest, size, async () => {
           const p = await placer.place(desc, hints);
           if (p.how === 'upload' && !this.opts.dryRun) {
             await t.pushBlob(desc, once(bytes), async () => true, p.session);
@@ -550,7 +403,7 @@ export class Engine {
     let placement: Placement | undefined;
     if (t && this.placer) {
       // One upload at a time streams from the archive; it counts against the same bound.
-      while (this.tasks.size >= this.concurrency) await Promise.race(this.tasks);
+      await this.tasks.below(this.tasks.concurrency);
       placement = await this.placer.place(desc, this.hints(digest));
       // In the target (found or mounted): the reader skips the unread body; the registry's copy
       // was verified when it was first pushed, and a digest names its content.
@@ -772,7 +625,7 @@ export class Engine {
     const problems = [...this.notes];
     if (!this.sawAnything) problems.push('no OCI layout archive found in the sources');
     else if (!this.root) problems.push('missing "index.json" file: no root manifest is known');
-    await this.drain();
+    await this.tasks.drain();
     await this.resolveWithTarget();
     const missing = this.collectMissing();
     if (this.archives > 0 && !this.lastClean) {
