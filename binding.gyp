@@ -11,6 +11,7 @@
         'native/core/device.cc',
         'native/core/writer.cc',
         'native/core/hasher.cc',
+        'native/core/tape_space.cc',
       ],
       'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")"],
       'defines': [

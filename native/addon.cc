@@ -14,6 +14,7 @@
 
 #include "core/device.h"
 #include "core/hasher.h"
+#include "core/tape_space.h"
 #include "core/writer.h"
 #ifdef ACE_DT_HAVE_ZSTD
 #include "core/zstd_stream.h"
@@ -545,6 +546,44 @@ Napi::Value LockExclusive(const Napi::CallbackInfo& info) {
   return Napi::String::New(env, rc == 0 ? "" : acedt::errnoName(errno));
 }
 
+// spaceRecords(fd, count) -> Promise<{ spaced, filemark, code?, before, after }>: MTFSR on a pool
+// thread, since a drive can take seconds to space (the event loop never blocks).
+class SpaceWorker : public Napi::AsyncWorker {
+ public:
+  SpaceWorker(Napi::Env env, int fd, long count)
+      : Napi::AsyncWorker(env, "ace-dt tape space"), deferred_(Napi::Promise::Deferred::New(env)), fd_(fd), count_(count) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void Execute() override { out_ = acedt::spaceRecords(fd_, count_); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("spaced", Napi::Number::New(env, static_cast<double>(out_.spaced)));
+    o.Set("filemark", Napi::Boolean::New(env, out_.filemark));
+    if (out_.err) o.Set("code", Napi::String::New(env, acedt::errnoName(out_.err)));
+    o.Set("before", Napi::Number::New(env, static_cast<double>(out_.before)));
+    o.Set("after", Napi::Number::New(env, static_cast<double>(out_.after)));
+    deferred_.Resolve(o);
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  int fd_;
+  long count_;
+  acedt::SpaceOutcome out_;
+};
+
+Napi::Value SpaceRecordsFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int64_t count = info[1].As<Napi::Number>().Int64Value();
+  if (fd < 0 || count < 0) throw Napi::RangeError::New(env, "spaceRecords(fd, count): fd and count must be >= 0");
+  auto* w = new SpaceWorker(env, fd, static_cast<long>(count));
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
 Napi::Value Initialize(const Napi::CallbackInfo& info) {
   data(info.Env())->writerError = Napi::Persistent(info[0].As<Napi::Function>());
   return info.Env().Undefined();
@@ -570,6 +609,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Writer", WriterWrap::Define(env));
   exports.Set("Hasher", HasherWrap::Define(env));
   exports.Set("tapeStatus", Napi::Function::New(env, TapeStatusFn));
+  exports.Set("spaceRecords", Napi::Function::New(env, SpaceRecordsFn));
   exports.Set("geometry", Napi::Function::New(env, Geometry));
   exports.Set("lockExclusive", Napi::Function::New(env, LockExclusive));
 #ifdef ACE_DT_HAVE_ZSTD

@@ -7,20 +7,35 @@
  */
 const EMPTY = new Uint8Array(0);
 
+/**
+ * A chunk source that can also move forward without delivering bytes (a regular file read at
+ * offsets, a tape that spaces over records): `skipAhead(n)` discards the next n bytes that the
+ * iterator has not yet delivered and returns how many it discarded (fewer at the end of the
+ * source). `mirror inspect` reads headers and jumps over blob bodies this way.
+ */
+export interface SeekableChunks extends AsyncIterable<Uint8Array> {
+  skipAhead(n: number): Promise<number>;
+}
+
+function seekerOf(source: AsyncIterable<Uint8Array>): SeekableChunks['skipAhead'] | undefined {
+  const s = (source as Partial<SeekableChunks>).skipAhead;
+  return typeof s === 'function' ? s.bind(source) : undefined;
+}
+
 export class ByteReader {
   private readonly it: AsyncIterator<Uint8Array>;
-  /** The source's own skip (read-source.ts: a regular file seeks), if it has one. */
-  private readonly jump?: (n: number) => Promise<number>;
   private buf: Uint8Array = EMPTY;
   private pos = 0;
   private ended = false;
   /** Bytes consumed so far: the offset of the next byte in the source. */
   offset = 0;
 
+  /** Set when the source can skip bytes without delivering them. */
+  private readonly seek: SeekableChunks['skipAhead'] | undefined;
+
   constructor(source: AsyncIterable<Uint8Array>) {
     this.it = source[Symbol.asyncIterator]();
-    const skip = (source as { skip?: unknown }).skip;
-    if (typeof skip === 'function') this.jump = (n) => (skip as (n: number) => Promise<number>).call(source, n);
+    this.seek = seekerOf(source);
   }
 
   /** Make at least one unread byte available; false at the end of the source. */
@@ -100,18 +115,15 @@ export class ByteReader {
   /** Discard up to n bytes; returns how many were discarded. */
   async skip(n: number): Promise<number> {
     let left = n;
-    if (this.jump && !this.ended) {
-      // What is buffered goes first; the rest is passed over in the source itself.
-      const k = Math.min(left, this.buf.length - this.pos);
-      this.pos += k;
+    // What is in hand first, then a seekable source skips the rest without reading it.
+    const inHand = Math.min(left, this.buf.length - this.pos);
+    this.pos += inHand;
+    this.offset += inHand;
+    left -= inHand;
+    if (left > 0 && this.seek && !this.ended) {
+      const k = await this.seek(left);
       this.offset += k;
       left -= k;
-      if (left > 0) {
-        const passed = await this.jump(left);
-        this.offset += passed;
-        left -= passed;
-      }
-      return n - left;
     }
     while (left > 0 && (await this.fill())) {
       const k = Math.min(left, this.buf.length - this.pos);

@@ -24,18 +24,10 @@ export interface SourceStats {
   position?: { fileNumber: number; blockInFile: number; block: number };
 }
 
-/**
- * Chunks of a source that can also jump ahead (a regular file): `skip(n)` moves past up to n
- * unread bytes without reading them and says how many it passed (fewer only at the end).
- */
-export interface SkippableChunks extends AsyncIterable<Uint8Array> {
-  skip(n: number): Promise<number>;
-}
-
 export interface ArchiveSource {
   name: string;
   kind: 'file' | 'tape' | 'stdin' | 'pipe' | 'other';
-  chunks: AsyncIterable<Uint8Array> | SkippableChunks;
+  chunks: AsyncIterable<Uint8Array>;
   stats(): SourceStats;
 }
 
@@ -87,17 +79,12 @@ export async function openArchiveSource(path: string): Promise<ArchiveSource> {
   }
   if (isTapeDevice(path, st)) return tapeSource(path, fh);
   const stats: SourceStats = { bytes: 0, records: 0 };
-  // Reads at an explicit position, so that a regular file's unread bodies (blobs the registry
-  // already holds or mounts, issue 16) are passed over with no read at all.
-  let position = 0;
-  const seekable = st.isFile();
-  const generator = (async function* () {
+  const chunks = (async function* () {
     try {
       for (;;) {
         // A fresh buffer per read: consumers may still hold the previous chunk (an upload).
         const buf = Buffer.allocUnsafeSlow(FILE_CHUNK);
-        const { bytesRead } = await fh.read(buf, 0, FILE_CHUNK, seekable ? position : null);
-        position += bytesRead;
+        const { bytesRead } = await fh.read(buf, 0, FILE_CHUNK, null);
         if (bytesRead === 0) break;
         stats.bytes += bytesRead;
         stats.records++;
@@ -111,18 +98,6 @@ export async function openArchiveSource(path: string): Promise<ArchiveSource> {
     }
   })();
   const kind = st.isFile() ? 'file' : st.isFIFO() ? 'pipe' : 'other';
-  if (!seekable) return { name: path, kind, chunks: generator, stats: () => stats };
-  const chunks: SkippableChunks = {
-    [Symbol.asyncIterator]: () => generator,
-    async skip(n: number): Promise<number> {
-      // The size now, not at open: never pass the end of what the file holds.
-      const size = (await fh.stat()).size;
-      const k = Math.max(0, Math.min(n, size - position));
-      position += k;
-      stats.bytes += k;
-      return k;
-    },
-  };
   return { name: path, kind, chunks, stats: () => stats };
 }
 

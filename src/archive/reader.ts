@@ -41,7 +41,7 @@ export type LayoutEvent =
   | { kind: 'oci-layout'; offset: number }
   | { kind: 'index'; index: ImageIndexJson; bytes: Uint8Array; offset: number }
   /** Read `body` (at most `size` bytes arrive; fewer when the archive is cut) or leave it. */
-  | { kind: 'blob'; digest: string; size: number; offset: number; body: AsyncIterable<Uint8Array> }
+  | { kind: 'blob'; digest: string; size: number; offset: number; dataOffset: number; body: AsyncIterable<Uint8Array> }
   | { kind: 'manifest-json'; offset: number }
   | { kind: 'ignored'; name: string; reason: string; offset: number }
   /**
@@ -253,7 +253,7 @@ async function* readStream(
           break;
         }
         case 'blob':
-          yield { kind: 'blob', digest: c.digest, size: e.size, offset: at, body: e.body };
+          yield { kind: 'blob', digest: c.digest, size: e.size, offset: at, dataOffset: e.dataOffset, body: e.body };
           break;
       }
     }

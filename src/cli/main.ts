@@ -12,6 +12,7 @@ const COMMANDS: { path: string[]; load: () => Promise<CommandClass> }[] = [
   { path: ['mirror', 'serialize'], load: async () => (await import('./mirror/serialize.js')).SerializeCommand },
   { path: ['mirror', 'deserialize'], load: async () => (await import('./mirror/deserialize.js')).DeserializeCommand },
   { path: ['mirror', 'verify'], load: async () => (await import('./mirror/verify.js')).VerifyCommand },
+  { path: ['mirror', 'inspect'], load: async () => (await import('./mirror/inspect.js')).InspectCommand },
   { path: ['util', 'mbuffer'], load: async () => (await import('./util/mbuffer.js')).MbufferCommand },
   { path: ['util', 'tape', 'status'], load: async () => (await import('./util/tape/status.js')).TapeStatusCommand },
 ];

@@ -1,5 +1,7 @@
 import { UserError } from '../errors.js';
+import { stat } from 'node:fs/promises';
 import { openArchiveSource, type ArchiveSource, type SourceStats } from '../archive/read-source.js';
+import { openSeekableSource } from '../archive/read-seek.js';
 import { readArchives } from '../archive/reader.js';
 import { loadHasher } from '../sink/hasher.js';
 import { BlobLocations, defaultLocationsPath } from './blob-locations.js';
@@ -68,12 +70,14 @@ async function run(sources: string[], engine: Engine, opts: ReadArchivesOptions,
   const started = Date.now();
   const reports: SourceReport[] = [];
   for (let i = 0; i < sources.length; i++) {
-    const src = await openArchiveSource(sources[i]);
+    const src = await openSource(sources[i]);
     opts.onSource?.(src);
     try {
       await engine.consume(readArchives(src.chunks, src.name, { strict: opts.strict }), { source: src.name, last: i === sources.length - 1 });
     } finally {
-      reports.push({ name: src.name, kind: src.kind, ...src.stats() });
+      await src.close?.();
+      const { bytes, records, filemark, readSize, position } = src.stats();
+      reports.push({ name: src.name, kind: src.kind, bytes, records, filemark, readSize, position });
     }
     if (src.stats().bytes === 0) {
       opts.log?.('warn', `${src.name} holds no data${src.kind === 'tape' ? ' (the tape is at a filemark or at the end of data: check the position with mt status)' : ''}`);
@@ -81,6 +85,16 @@ async function run(sources: string[], engine: Engine, opts: ReadArchivesOptions,
   }
   const result = await engine.finish(tag);
   return { ...result, sources: reports, bytesRead: reports.reduce((a, r) => a + r.bytes, 0), durationMs: Date.now() - started };
+}
+
+/**
+ * A regular file is read at positions, so that the bodies of blobs found or mounted in the
+ * registry are passed over without being read (issue 16; read-seek.ts, as `mirror inspect`).
+ * Tapes and streams are read through as before (a tape is drained to its filemark).
+ */
+async function openSource(path: string): Promise<ArchiveSource & { close?: () => Promise<void> }> {
+  const isFile = path !== '-' && (await stat(path).then((s) => s.isFile(), () => false));
+  return isFile ? openSeekableSource(path) : openArchiveSource(path);
 }
 
 /** Archives -> registry: every blob verified before it is committed, children before parents. */

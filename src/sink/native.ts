@@ -30,6 +30,17 @@ export interface RawTapeStatus {
   rewindOnClose: boolean;
 }
 
+export interface RawSpaceOutcome {
+  /** Records passed; -1 when the drive could not say. */
+  spaced: number;
+  /** The space stopped just after a filemark (the tape file ended first). */
+  filemark: boolean;
+  /** errno name when MTFSR failed for another reason. */
+  code?: string;
+  before: number;
+  after: number;
+}
+
 /** The addon's counters: SinkStats plus the writer's own state. */
 export interface RawStats extends SinkStats {
   hwmBytes: number;
@@ -85,6 +96,8 @@ export interface Addon {
   ) => RawWriter;
   Hasher: new (algorithm: string, maxPending: number) => RawHasher;
   tapeStatus(path: string): RawTapeStatus;
+  /** MTFSR on an open tape descriptor, on a pool thread (native/core/tape_space.h). */
+  spaceRecords(fd: number, count: number): Promise<RawSpaceOutcome>;
   geometry(blockSize: number, bufferSize: number, hwm: number): { blocks: number; hwmBlocks: number };
   /** flock(fd, LOCK_EX | LOCK_NB): '' when held, else the errno name. */
   lockExclusive(fd: number): string;

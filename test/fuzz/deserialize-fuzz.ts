@@ -157,6 +157,16 @@ function mutate(base: Base, m: Mutation, rnd: () => number): { bytes: Uint8Array
 
 const HANG_MS = 20_000;
 
+/** The archive bytes of a case, as fuzzCase builds them (other readers' fuzz: mirror inspect). */
+export function caseBytes(seed: number, mutation: Mutation, opts: { layerSize?: number } = {}): { bytes: Uint8Array; mustSucceed: boolean; mustReject?: string; blobs: string[] } {
+  const rnd = prng(seed);
+  const bs = getBases(opts.layerSize ?? 300);
+  const base = bs[Math.floor(rnd() * bs.length)];
+  // The digests the unmutated archive holds (manifests included).
+  const blobs = base.entries.filter((e) => e.name.startsWith('blobs/sha256/') && e.data).map((e) => 'sha256:' + e.name.slice(13));
+  return { ...mutate(base, mutation, rnd), blobs };
+}
+
 export async function fuzzCase(seed: number, mutation: Mutation, opts: { layerSize?: number } = {}): Promise<CaseResult> {
   const rnd = prng(seed);
   const bs = getBases(opts.layerSize ?? 300);

@@ -1,0 +1,141 @@
+#!/usr/bin/env node
+// `ace-dt mirror inspect` of a ~2.2 GB archive against reading the same file whole (`sha256sum`,
+// `cat > /dev/null`) and against `tar tvf` (GNU tar, which also seeks over bodies on a regular
+// file), in one run, interleaved, one process per run; then, on the tape rig, inspect of a tape
+// file against `dd` of it. Prints medians and ratios. Not a test: run on a quiet machine.
+//
+//   npm run bench:inspect            (BENCH_LAYERS=15 BENCH_LAYER_MIB=140 BENCH_RUNS=5 BENCH_DIR=$TMPDIR)
+//   BENCH_TAPE=0 npm run bench:inspect   (skip the tape part; BENCH_TAPE_LAYER_MIB=40 sizes it; BENCH_FILE=0 runs only the tape part)
+//
+// Page cache: "warm" rounds run with the archive in the page cache (it fits in RAM here).
+// "cold" rounds first ask the kernel to drop this one file's pages (posix_fadvise DONTNEED via
+// `dd iflag=nocache count=0`; dropping every cache is not ours to do on a shared machine) and
+// print how much of it `fincore` still finds resident, because the kernel may keep some.
+// Needs: a built checkout (npm run build), sha256sum, GNU tar, fincore (util-linux).
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const env = process.env;
+const layers = Number(env.BENCH_LAYERS ?? 15);
+const layerMiB = Number(env.BENCH_LAYER_MIB ?? 140);
+const runs = Number(env.BENCH_RUNS ?? 5);
+const dir = env.BENCH_DIR ?? os.tmpdir();
+const ace = path.join(root, 'bin/ace-dt.js');
+const layout = path.join(dir, `ace-dt-inspect-layout-${layers}x${layerMiB}`);
+const archive = `${layout}.tar`;
+
+let size = 0;
+
+const tools = {
+  inspect: [process.execPath, ace, 'mirror', 'inspect', '--json', archive],
+  'tar tvf': ['tar', 'tvf', archive],
+  sha256sum: ['sha256sum', archive],
+  cat: ['bash', '-c', `cat '${archive}' > /dev/null`],
+};
+
+function dropFile() {
+  spawnSync('dd', [`if=${archive}`, 'iflag=nocache', 'count=0', 'status=none']);
+  const r = spawnSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', archive], { encoding: 'utf8' });
+  return r.status === 0 ? Number(r.stdout.trim()) : NaN;
+}
+
+/** In-process time of the last inspect run (totals.durationMs: open to report, no start-up). */
+let lastService = NaN;
+
+function once(name) {
+  const started = process.hrtime.bigint();
+  const r = spawnSync(tools[name][0], tools[name].slice(1), { stdio: ['ignore', name === 'inspect' ? 'pipe' : 'ignore', 'pipe'], encoding: 'utf8', maxBuffer: 64 << 20 });
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  if (r.status !== 0) throw new Error(`${name} failed (${r.status}): ${r.stderr}`);
+  if (name === 'inspect') lastService = JSON.parse(r.stdout).totals.durationMs;
+  return ms;
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+function rounds(label, cold) {
+  const names = Object.keys(tools);
+  const times = Object.fromEntries(names.map((n) => [n, []]));
+  const resident = [];
+  const service = [];
+  // One discarded warm-up of each (the first run of anything pays for loading it).
+  if (!cold) for (const n of names) once(n);
+  for (let i = 0; i < runs; i++) {
+    // Rotated so that no tool always runs first or right after the file was read.
+    const order = names.map((_, j) => names[(i + j) % names.length]);
+    for (const n of order) {
+      if (cold) resident.push(dropFile());
+      const ms = once(n);
+      times[n].push(ms);
+      if (n === 'inspect') service.push(lastService);
+      process.stderr.write(`${label} round ${i + 1} ${n.padEnd(9)} ${ms.toFixed(0).padStart(7)} ms\n`);
+    }
+  }
+  const med = Object.fromEntries(names.map((n) => [n, median(times[n])]));
+  console.log(`\n${label}: ${(size / 1e9).toFixed(2)} GB archive, ${layers} layers, medians of ${runs} interleaved runs (wall clock, one process each)`);
+  for (const n of names) console.log(`  ${n.padEnd(10)} ${med[n].toFixed(0).padStart(7)} ms  ${((size / 1e6) / (med[n] / 1000)).toFixed(0).padStart(7)} MB/s of archive`);
+  const svc = median(service);
+  console.log(`  inspect in-process (open to report, no start-up): ${svc.toFixed(0)} ms; ratio to sha256sum ${(svc / med.sha256sum).toFixed(4)}x, to cat ${(svc / med.cat).toFixed(4)}x`);
+  if (cold) console.log(`  page cache before each run: median ${(median(resident) / 1e6).toFixed(1)} MB of the archive still resident (fincore), max ${(Math.max(...resident) / 1e6).toFixed(1)} MB`);
+  console.log(`  ratio inspect / sha256sum: ${(med.inspect / med.sha256sum).toFixed(3)}x   inspect / cat: ${(med.inspect / med.cat).toFixed(3)}x   inspect / tar tvf: ${(med.inspect / med['tar tvf']).toFixed(3)}x   (target: inspect <= 0.2x of reading the file)`);
+  return med;
+}
+
+if (env.BENCH_FILE !== '0') fileBench();
+
+function fileBench() {
+if (!fs.existsSync(archive)) {
+  process.stderr.write(`making ${layers} x ${layerMiB} MiB layers in ${layout} and serializing them to ${archive} (once)\n`);
+  fs.rmSync(layout, { recursive: true, force: true });
+  execFileSync(process.execPath, [path.join(root, 'test/slow/bench-make-layout.mjs'), layout, String(layers), String(layerMiB << 20)], { stdio: 'inherit' });
+  execFileSync(process.execPath, [ace, 'mirror', 'serialize', `oci:${layout}:v1`, `${archive}.tmp`, '-q'], { stdio: 'inherit' });
+  fs.renameSync(`${archive}.tmp`, archive);
+}
+size = fs.statSync(archive).size;
+const report = JSON.parse(execFileSync(process.execPath, [ace, 'mirror', 'inspect', '--json', archive], { encoding: 'utf8', maxBuffer: 64 << 20 }));
+console.log(`inspect of ${archive}: ${report.blobs.length} blobs, ${report.totals.reads} reads, ${report.totals.bytesRead} B read, ${report.totals.bytesSkipped} B skipped`);
+const timed = (argv) =>
+  median(
+    Array.from({ length: 5 }, () => {
+      const t0 = process.hrtime.bigint();
+      spawnSync(argv[0], argv.slice(1), { stdio: 'ignore' });
+      return Number(process.hrtime.bigint() - t0) / 1e6;
+    }),
+  );
+const startup = timed([process.execPath, ace, 'mirror', 'inspect', '--help']);
+const bare = timed([process.execPath, '-e', '0']);
+const load = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+console.log(`(inspect's wall time includes Node's start-up: \`ace-dt mirror inspect --help\` takes ${startup.toFixed(0)} ms, \`node -e 0\` ${bare.toFixed(0)} ms; load average ${load} on ${os.cpus().length} CPUs)`);
+rounds('warm (archive in the page cache)', false);
+rounds('cold (this file dropped from the page cache before each run)', true);
+}
+
+// ---- tape: inspect of a tape file against reading it whole, inside the tape rig
+const tapeVm = env.TAPE_VM ?? path.resolve(root, '../shared/tape-rig/tape-vm');
+if (env.BENCH_TAPE === '0') {
+  console.log('\ntape: skipped (BENCH_TAPE=0)');
+} else if (!fs.existsSync(tapeVm) || process.getuid?.() !== 0) {
+  console.log(`\ntape: skipped (needs root and the tape rig at ${tapeVm})`);
+} else {
+  const layer = env.BENCH_TAPE_LAYER_MIB ?? '40';
+  process.stderr.write(`tape: booting the tape rig (TCG: slow), layers of ${layer} MiB\n`);
+  const r = spawnSync('bash', [tapeVm, '--timeout', '2400', '--size', '2G', '--mem', '3072', '--', 'node', 'test/tape/guest/inspect.mjs'], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...env, INSPECT_TIMING: '1', INSPECT_LAYER_MIB: layer },
+    maxBuffer: 64 << 20,
+  });
+  const timing = r.stdout.split('\n').filter((l) => l.startsWith('# timing'));
+  const failed = r.stdout.split('\n').filter((l) => l.startsWith('not ok'));
+  console.log(`\ntape (tape-vm guest, TCG emulation, tgt virtual drive; best of 2 alternating runs each):`);
+  for (const l of timing) console.log(`  ${l.slice('# timing '.length)}`);
+  if (r.status !== 0 || failed.length) console.log(`  the guest reported failures (exit ${r.status}):\n${failed.join('\n')}\n${r.stderr.slice(-2000)}`);
+}

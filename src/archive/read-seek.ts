@@ -1,0 +1,262 @@
+import fs from 'node:fs';
+import { UserError } from '../errors.js';
+import type { SeekableChunks } from './read-bytes.js';
+import { isTapeDevice, openArchiveSource, type ArchiveSource, type SourceStats } from './read-source.js';
+
+/**
+ * Archive sources that can jump over bytes instead of reading them, for `mirror inspect`:
+ *
+ * - a regular file is read with positioned reads (pread) at a cursor that `skipAhead` moves, so a
+ *   blob body costs no I/O at all. Reads start small (a header and what follows it) and double
+ *   while the consumer keeps reading sequentially (an index.json, a compressed stream);
+ * - a tape is read one record at a time (as read-source.ts does) and `skipAhead` spaces over
+ *   whole records with MTFSR, reading only the record in which the skip ends. Spacing needs to
+ *   know how many bytes a record holds: the fixed block size (MTIOCGET), or in variable-block
+ *   mode the size of the records read so far, which serialize `-b` writes all equal but the last.
+ *   As soon as the records turn out not to be equal, spacing stops and records are read instead.
+ * - standard input and pipes cannot skip: they come from read-source.ts and are read through.
+ */
+
+export interface SeekStats extends SourceStats {
+  /** read()/pread() calls that returned data (tape: records read). */
+  records: number;
+  /** Bytes passed over without being read. */
+  skipped: number;
+  /** skipAhead calls that moved the cursor (tape: MTFSR calls). */
+  seeks: number;
+  /** Tape: records spaced over with MTFSR. */
+  spacedRecords?: number;
+  /** Tape: the record size spacing assumed (bytes), once known. */
+  recordSize?: number;
+  /** Tape: why spacing was switched off, if it was. */
+  spacingOff?: string;
+}
+
+export interface SeekableSource extends Omit<ArchiveSource, 'stats'> {
+  /** Present when this source can skip without reading. */
+  seekable: boolean;
+  stats(): SeekStats;
+  close(): Promise<void>;
+}
+
+/** First read after a jump: a header and a little more (several small entries often fit). */
+const MIN_READ = 64 << 10;
+const MAX_READ = 1 << 20;
+const TAPE_MAX_READ = 8 << 20;
+const TAPE_MIN_READ = 64 << 10;
+
+export async function openSeekableSource(path: string): Promise<SeekableSource> {
+  let st: fs.Stats | undefined;
+  if (path !== '-') {
+    try {
+      st = await fs.promises.stat(path);
+    } catch {
+      st = undefined; // openArchiveSource gives the clear message
+    }
+  }
+  if (st?.isFile()) return fileSource(path, st.size);
+  if (st && isTapeDevice(path, st)) return tapeSource(path);
+  const src = await openArchiveSource(path);
+  return {
+    ...src,
+    seekable: false,
+    stats: () => ({ ...src.stats(), skipped: 0, seeks: 0 }),
+    close: async () => {
+      await (src.chunks as AsyncGenerator<Uint8Array>).return?.(undefined);
+    },
+  };
+}
+
+async function openOrExplain(path: string): Promise<fs.promises.FileHandle> {
+  try {
+    return await fs.promises.open(path, 'r');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code === 'EACCES' ? 'permission denied' : err.code === 'EBUSY' ? 'device busy (in use by another process)' : (err.code ?? err.message);
+    throw new UserError('ESOURCE', `cannot open source ${path}: ${why}`);
+  }
+}
+
+async function fileSource(path: string, size: number): Promise<SeekableSource> {
+  const fh = await openOrExplain(path);
+  const stats: SeekStats = { bytes: 0, records: 0, skipped: 0, seeks: 0 };
+  let pos = 0;
+  let readSize = MIN_READ;
+  let closed = false;
+  const close = async () => {
+    if (!closed) {
+      closed = true;
+      await fh.close();
+    }
+  };
+  const chunks: SeekableChunks = {
+    async *[Symbol.asyncIterator]() {
+      try {
+        for (;;) {
+          // A fresh buffer per read: the reader may still hold sub-arrays of the previous one.
+          const buf = Buffer.allocUnsafeSlow(readSize);
+          let n: number;
+          try {
+            ({ bytesRead: n } = await fh.read(buf, 0, readSize, pos));
+          } catch (e) {
+            const err = e as NodeJS.ErrnoException;
+            throw new UserError('ESOURCE', `reading ${path} at byte ${pos}: ${err.code ?? err.message}`);
+          }
+          if (n === 0) return;
+          pos += n;
+          stats.bytes += n;
+          stats.records++;
+          readSize = Math.min(readSize * 2, MAX_READ);
+          yield n === buf.length ? buf : buf.subarray(0, n);
+        }
+      } finally {
+        await close();
+      }
+    },
+    async skipAhead(n: number): Promise<number> {
+      // Never past the end: the tar parser must see a cut body as a cut (truncated piece).
+      const k = Math.max(0, Math.min(n, size - pos));
+      pos += k;
+      stats.skipped += k;
+      if (k > 0) stats.seeks++;
+      readSize = MIN_READ;
+      return k;
+    },
+  };
+  return { name: path, kind: 'file', chunks, seekable: true, stats: () => stats, close };
+}
+
+async function tapeSource(path: string): Promise<SeekableSource> {
+  // Loaded only for a tape: the addon is not needed to inspect files.
+  const { spaceRecords, tapeBlockSize } = await import('../sink/tape-space.js');
+  let fixed = 0;
+  try {
+    fixed = tapeBlockSize(path);
+  } catch (e) {
+    throw new UserError('ESOURCE', `cannot query tape ${path}: ${(e as Error).message}`);
+  }
+  const fh = await openOrExplain(path);
+  const stats: SeekStats = { bytes: 0, records: 0, skipped: 0, seeks: 0, spacedRecords: 0, filemark: false };
+  if (fixed > 0) stats.recordSize = fixed;
+  // Fixed-block mode: a read returns as many blocks as asked for, so ask for about 64 KiB (whole
+  // blocks), not 8 MiB: a header read must not pull in the body that spacing would pass over.
+  let size = fixed > 0 ? fixed * Math.max(1, Math.floor(TAPE_MIN_READ / fixed)) : TAPE_MAX_READ;
+  stats.readSize = size;
+  const scratch = Buffer.allocUnsafeSlow(TAPE_MAX_READ);
+  let ended = false;
+  // Variable-block mode: a record shorter than the others is the last one; any record after it
+  // (or a longer one) means the records are not all equal, and spacing by count would lose bytes.
+  let sawShort = false;
+  let pending: Uint8Array | undefined;
+  let closed = false;
+
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await fh.close();
+    try {
+      const { tapeStatus } = await import('../sink/index.js');
+      const s = tapeStatus(path);
+      stats.position = { fileNumber: s.fileNumber, blockInFile: s.blockInFile, block: s.block };
+    } catch {
+      stats.position = undefined;
+    }
+  };
+
+  /** One record (fixed mode: up to `size` bytes of blocks); undefined at a filemark or end of data. */
+  const readRecord = async (): Promise<Buffer | undefined> => {
+    for (;;) {
+      let n: number;
+      try {
+        ({ bytesRead: n } = await fh.read(scratch, 0, size, null));
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        // Same rules as read-source.ts (behaviour note 10): EINVAL = larger than the drive's
+        // maximum block, the tape did not move; ENOMEM = the record was larger than the buffer.
+        if (err.code === 'EINVAL' && size > TAPE_MIN_READ && fixed === 0) {
+          size >>= 1;
+          stats.readSize = size;
+          continue;
+        }
+        if (err.code === 'ENOMEM') throw new UserError('ESOURCE', `reading tape ${path}: a record is larger than the ${size}-byte read buffer`);
+        if (err.code === 'EIO' && stats.records > 0) {
+          ended = true;
+          return undefined;
+        }
+        if (err.code === 'EIO') throw new UserError('ESOURCE', `reading tape ${path}: I/O error at the first record (end of data? position the tape with mt)`);
+        throw new UserError('ESOURCE', `reading tape ${path} after ${stats.bytes} bytes: ${err.code ?? err.message}`);
+      }
+      if (n === 0) {
+        stats.filemark = true;
+        ended = true;
+        return undefined;
+      }
+      stats.bytes += n;
+      stats.records++;
+      if (fixed === 0) {
+        if (stats.recordSize === undefined) stats.recordSize = n;
+        else if (sawShort || n > stats.recordSize) stats.spacingOff ??= `records of unequal size (${stats.recordSize} then ${n} bytes): read instead of spaced`;
+        else if (n < stats.recordSize) sawShort = true;
+      }
+      return Buffer.from(scratch.subarray(0, n));
+    }
+  };
+
+  const chunks: SeekableChunks = {
+    async *[Symbol.asyncIterator]() {
+      try {
+        for (;;) {
+          if (pending) {
+            const p = pending;
+            pending = undefined;
+            yield p;
+            continue;
+          }
+          if (ended) return;
+          const r = await readRecord();
+          if (!r) return;
+          yield r;
+        }
+      } finally {
+        await close();
+      }
+    },
+    async skipAhead(n: number): Promise<number> {
+      let done = 0;
+      if (pending) {
+        const k = Math.min(n, pending.length);
+        pending = k < pending.length ? pending.subarray(k) : undefined;
+        done += k;
+      }
+      const record = stats.recordSize ?? 0;
+      const canSpace = record > 0 && !sawShort && stats.spacingOff === undefined;
+      const whole = canSpace ? Math.floor((n - done) / record) : 0;
+      if (whole > 0 && !ended) {
+        const out = await spaceRecords(fh.fd, whole);
+        stats.seeks++;
+        if (out.code) throw new UserError('ESOURCE', `spacing tape ${path} forward over ${whole} records (MTFSR): ${out.code}`);
+        const passed = out.filemark ? Math.max(0, out.spaced) : whole;
+        stats.spacedRecords = (stats.spacedRecords ?? 0) + passed;
+        stats.skipped += passed * record;
+        done += passed * record;
+        if (out.filemark) {
+          // The tape file ended inside the skip: a cut piece. The tape is past the filemark,
+          // where a read would have left it.
+          stats.filemark = true;
+          ended = true;
+          return done;
+        }
+      }
+      // The rest of the skip ends inside the next record: read it, keep what follows the skip.
+      while (done < n && !ended) {
+        const r = await readRecord();
+        if (!r) break;
+        const k = Math.min(r.length, n - done);
+        done += k;
+        if (k < r.length) pending = r.subarray(k);
+      }
+      return done;
+    },
+  };
+  return { name: path, kind: 'tape', chunks, seekable: true, stats: () => stats, close };
+}
