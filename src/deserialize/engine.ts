@@ -241,6 +241,7 @@ export class Engine {
           let ps = this.blobParents.get(child.digest);
           if (!ps) this.blobParents.set(child.digest, (ps = new Set()));
           ps.add(node.desc.digest);
+          if (!this.blobs.has(child.digest)) this.placer?.ahead(basicDescriptor(child), this.hints(child.digest));
         }
       }
       this.ready.push(node);

@@ -100,7 +100,7 @@ async function openSource(path: string): Promise<ArchiveSource & { close?: () =>
 /** Archives -> registry: every blob verified before it is committed, children before parents. */
 export async function deserializeArchives(sources: string[], opts: DeserializeOptions): Promise<ArchivesReport> {
   checkSources(sources);
-  const locations = await BlobLocations.load(opts.locations === false ? undefined : (opts.locations ?? defaultLocationsPath(opts.env)));
+  const locations = BlobLocations.load(opts.locations === false ? undefined : (opts.locations ?? defaultLocationsPath(opts.env)));
   const engine = new Engine({
     target: opts.target,
     dryRun: opts.dryRun,
@@ -116,7 +116,7 @@ export async function deserializeArchives(sources: string[], opts: DeserializeOp
     return await run(sources, engine, opts, opts.tag);
   } finally {
     // What landed is true even when the run fails; a cache that cannot be written only loses hints.
-    if (!(await locations.save())) opts.log?.('debug', `could not write the blob-location cache ${locations.path}`);
+    if (!locations.save()) opts.log?.('debug', `could not write the blob-location cache ${locations.path}`);
   }
 }
 

@@ -15,6 +15,12 @@ import type { BlobLocations } from './blob-locations.js';
  * looks for the blob itself); its 202 is the upload session, so trying costs no extra request.
  *
  * Nothing here is an error for the run: a denied, refused or stale mount just means upload.
+ *
+ * `ahead()` starts the look-up (HEAD, then mounts with `from`) of a blob as soon as a manifest
+ * names it, a few at a time, so that when the blob's entry comes up in the archive its fate is
+ * known and the reader passes over the body at once: over a WAN, blob after blob would otherwise
+ * each wait two round trips. The mount without `from` waits for the entry (`place()`), since its
+ * 202 is the upload session, which must not sit open while the archive reads on.
  */
 
 export type Placement = { how: 'existing' } | { how: 'mounted'; from?: string } | { how: 'upload'; session?: UploadSession };
@@ -32,8 +38,15 @@ export interface PlacerOptions {
 /** Mount attempts with `from` per blob: each failed one costs a request and a DELETE. */
 const MAX_FROM = 4;
 
+/** Look-ups in flight at once (HEADs and mounts; each is a small request). */
+const AHEAD = 8;
+
 export class Placer {
   private readonly exists = new Map<string, Promise<boolean>>();
+  /** Look-ups started ahead of the blob's entry, by digest. */
+  private readonly located = new Map<string, Promise<Placement>>();
+  private running = 0;
+  private readonly queue: Array<() => void> = [];
   /** Repositories whose mounts were denied (scope) or refused: not asked again in this run. */
   private readonly barred = new Set<string>();
   /** Set once the registry refused a mount without `from`: plain uploads from then on. */
@@ -75,12 +88,48 @@ export class Placer {
     return [...out].slice(0, MAX_FROM).map(([repo, cached]) => ({ repo, cached }));
   }
 
+  /** Start looking `desc` up now (bounded), for `place()` to find done later. */
+  ahead(desc: Descriptor, hints: Iterable<string>): void {
+    if (this.located.has(desc.digest)) return;
+    const p = this.limited(() => this.locate(desc, [...hints]));
+    // A failure surfaces when place() awaits it; until then it is not unhandled.
+    p.catch(() => undefined);
+    this.located.set(desc.digest, p);
+  }
+
+  private async limited<T>(job: () => Promise<T>): Promise<T> {
+    if (this.running >= AHEAD) await new Promise<void>((resolve) => this.queue.push(resolve));
+    this.running++;
+    try {
+      return await job();
+    } finally {
+      this.running--;
+      this.queue.shift()?.();
+    }
+  }
+
   /**
    * Where `desc` stands: existing, mounted (or, dry run, would be), else to upload. `forUpload`:
    * the caller uploads next, so the mount without `from` keeps its session for that upload;
    * otherwise (a blob the archives lack) that session is cancelled.
    */
   async place(desc: Descriptor, hints: Iterable<string> = [], forUpload = true): Promise<Placement> {
+    const early = this.located.get(desc.digest);
+    this.located.delete(desc.digest);
+    const found = await (early ?? this.locate(desc, [...hints]));
+    if (found.how !== 'upload' || this.opts.dryRun || this.noFromRefused || !this.mounter) return found;
+    const r = await this.mounter.mountBlob(desc, undefined, forUpload);
+    if (r.mounted) {
+      this.landed(desc);
+      this.opts.log?.('debug', `blob ${desc.digest} mounted by the registry (no source repository given)`);
+      return { how: 'mounted' };
+    }
+    if (r.why === 'refused') this.noFromRefused = true;
+    return { how: 'upload', session: r.upload };
+  }
+
+  /** In the target already, or mounted from a repository named for it; else 'upload'. */
+  private async locate(desc: Descriptor, hints: string[]): Promise<Placement> {
     if (await this.blobExists(desc)) {
       this.landed(desc);
       return { how: 'existing' };
@@ -105,14 +154,6 @@ export class Placer {
         this.opts.log?.('debug', `mounts from ${repo} are ${r.why} by ${m.registry}; uploading instead`);
       }
     }
-    if (this.opts.dryRun || this.noFromRefused) return { how: 'upload' };
-    const r = await m.mountBlob(desc, undefined, forUpload);
-    if (r.mounted) {
-      this.landed(desc);
-      this.opts.log?.('debug', `blob ${desc.digest} mounted by the registry (no source repository given)`);
-      return { how: 'mounted' };
-    }
-    if (r.why === 'refused') this.noFromRefused = true;
-    return { how: 'upload', session: r.upload };
+    return { how: 'upload' };
   }
 }
