@@ -114,9 +114,10 @@ export class Placer {
    * otherwise (a blob the archives lack) that session is cancelled.
    */
   async place(desc: Descriptor, hints: Iterable<string> = [], forUpload = true): Promise<Placement> {
-    const early = this.located.get(desc.digest);
-    this.located.delete(desc.digest);
-    const found = await (early ?? this.locate(desc, [...hints]));
+    // Kept after use: a blob that several manifests name (a shared layer) is looked up once.
+    let look = this.located.get(desc.digest);
+    if (!look) this.located.set(desc.digest, (look = this.locate(desc, [...hints])));
+    const found = await look;
     if (found.how !== 'upload' || this.opts.dryRun || this.noFromRefused || !this.mounter) return found;
     const r = await this.mounter.mountBlob(desc, undefined, forUpload);
     if (r.mounted) {
