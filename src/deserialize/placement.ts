@@ -1,4 +1,5 @@
 import type { Descriptor } from '../oci/descriptor.js';
+import { limiter } from '../util/limit.js';
 import type { BlobMounter, BlobPusher, UploadSession } from '../source/types.js';
 import type { BlobLocations } from './blob-locations.js';
 
@@ -45,8 +46,7 @@ export class Placer {
   private readonly exists = new Map<string, Promise<boolean>>();
   /** Look-ups started ahead of the blob's entry, by digest. */
   private readonly located = new Map<string, Promise<Placement>>();
-  private running = 0;
-  private readonly queue: Array<() => void> = [];
+  private readonly limited = limiter(AHEAD);
   /** Repositories whose mounts were denied (scope) or refused: not asked again in this run. */
   private readonly barred = new Set<string>();
   /** Set once the registry refused a mount without `from`: plain uploads from then on. */
@@ -95,17 +95,6 @@ export class Placer {
     // A failure surfaces when place() awaits it; until then it is not unhandled.
     p.catch(() => undefined);
     this.located.set(desc.digest, p);
-  }
-
-  private async limited<T>(job: () => Promise<T>): Promise<T> {
-    if (this.running >= AHEAD) await new Promise<void>((resolve) => this.queue.push(resolve));
-    this.running++;
-    try {
-      return await job();
-    } finally {
-      this.running--;
-      this.queue.shift()?.();
-    }
   }
 
   /**

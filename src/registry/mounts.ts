@@ -17,7 +17,8 @@
  */
 import { AceError, OciError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
-import type { ResponseData } from './transport.js';
+import type { ResponseData } from './http.js';
+import { discard, header, type Session } from './session.js';
 
 /** An upload the registry has started (the Location of its 202), for `pushBlob` to continue. */
 export interface UploadSession {
@@ -30,23 +31,6 @@ export interface UploadSession {
  */
 export type MountOutcome = { mounted: true } | { mounted: false; why: 'absent' | 'denied' | 'refused'; upload?: UploadSession };
 
-/** The part of a repository client that mounts use (client.ts). */
-export interface MountSession {
-  readonly repository: string;
-  readonly endpoint: { url: string };
-  ctx(op: string, digest?: string): string;
-  send(o: {
-    method: string;
-    url: URL;
-    headers?: Record<string, string>;
-    scope?: 'pull' | 'push';
-    alsoScope?: string;
-    what: string;
-    redirects?: boolean;
-  }): Promise<ResponseData>;
-  responseError(res: ResponseData, what: string): Promise<AceError>;
-}
-
 /** Codes of the auth failures that mean "this token may not do that" (auth.ts, client.ts). */
 function isDenial(e: unknown): boolean {
   return e instanceof AceError && (e.code === 'EUNAUTHORIZED' || e.code === 'EDENIED');
@@ -57,9 +41,9 @@ function isDenial(e: unknown): boolean {
  * undefined). With `keepUpload`, a 202's session is returned for the upload; otherwise it is
  * cancelled before this returns.
  */
-export async function mountBlob(s: MountSession, desc: Descriptor, from: string | undefined, keepUpload = false): Promise<MountOutcome> {
+export async function mountBlob(s: Session, desc: Descriptor, from: string | undefined, keepUpload = false): Promise<MountOutcome> {
   const what = s.ctx(from ? `mount blob from ${from}` : 'mount blob', desc.digest);
-  const url = new URL(`${s.endpoint.url}/v2/${s.repository}/blobs/uploads/`);
+  const url = s.url('blobs/uploads/');
   url.searchParams.set('mount', desc.digest);
   if (from) url.searchParams.set('from', from);
   let res: ResponseData;
@@ -103,7 +87,7 @@ export async function mountBlob(s: MountSession, desc: Descriptor, from: string 
  * Whether repository `repo` of this registry holds `desc` (HEAD, pull on `repo`): what a dry run
  * asks instead of mounting. Denied or not found are both "no".
  */
-export async function blobIn(s: MountSession, repo: string, desc: Descriptor): Promise<boolean> {
+export async function blobIn(s: Session, repo: string, desc: Descriptor): Promise<boolean> {
   const what = s.ctx(`check blob in ${repo}`, desc.digest);
   const url = new URL(`${s.endpoint.url}/v2/${repo}/blobs/${desc.digest}`);
   let res: ResponseData;
@@ -120,23 +104,10 @@ export async function blobIn(s: MountSession, repo: string, desc: Descriptor): P
 }
 
 /** End an upload session nobody will use; a failure only leaves it to expire on the registry. */
-export async function cancelUpload(s: MountSession, upload: UploadSession, what: string): Promise<void> {
+export async function cancelUpload(s: Session, upload: UploadSession, what: string): Promise<void> {
   try {
     await discard(await s.send({ method: 'DELETE', url: upload.location, what, scope: 'push' }));
   } catch {
     /* the registry purges stale sessions on its own */
-  }
-}
-
-function header(res: ResponseData, name: string): string | undefined {
-  const v = res.headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
-async function discard(res: ResponseData): Promise<void> {
-  try {
-    await res.body.dump({ limit: 1 << 20 });
-  } catch {
-    /* a broken body of a response we ignore */
   }
 }

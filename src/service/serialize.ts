@@ -8,6 +8,7 @@ import { archiveSize } from '../archive/entries.js';
 import { LedgerWriter, readLedger, recordsOnMedium } from '../archive/ledger.js';
 import type { Compression } from '../archive/output.js';
 import { writeArchive } from '../archive/writer.js';
+import { DEFAULT_WINDOW } from '../archive/prefetch.js';
 import { type Plan, type SkipSet, existingBlobs, makePlan } from '../plan/plan.js';
 import { openSink } from '../sink/index.js';
 import type { Sink, SinkResult } from '../sink/types.js';
@@ -34,6 +35,10 @@ export interface SerializeRequest {
   resumeRehash?: boolean;
   manifestJson: boolean;
   recursive: boolean;
+  /** Requests in flight at most (--concurrency); default: the config's concurrentHTTP, else 64. */
+  concurrency?: number;
+  /** Bytes held or in flight ahead of the blob being written (--prefetch-size). */
+  prefetchBytes?: number;
   registry: RegistryOptions;
   reporter: Reporter;
   signal: AbortSignal;
@@ -86,19 +91,41 @@ async function serializeLocked(req: SerializeRequest, checkpoint: string | undef
     for (const message of resume.notes) reporter.emit({ type: 'note', message });
   }
 
+  // One limit for requests in flight: the plan's manifest fetches, the window's downloads and
+  // the connections per origin that carry them.
+  const requests = req.concurrency ?? req.registry.concurrency ?? req.registry.config?.concurrentHTTP ?? DEFAULT_WINDOW.requests;
+  const window = { requests, bytes: req.prefetchBytes ?? DEFAULT_WINDOW.bytes };
   // Registry warnings (an unusable certs.d CA) reach the operator like every other log line.
-  const registry = { ...req.registry, warn: (message: string) => reporter.emit({ type: 'log', level: 'warn', message }) };
+  const registry = { ...req.registry, concurrency: requests, warn: (message: string) => reporter.emit({ type: 'log', level: 'warn', message }) };
   const source = await openSource(req.image, registry);
   try {
-    for (const ref of req.existing) {
-      const ex = await openSource(ref, registry);
-      try {
-        await existingBlobs(ex, ref, skip);
-      } finally {
-        await ex.close();
-      }
+    // EXISTING-IMAGEs load at the same time as IMAGE's graph (the plan waits for them only
+    // before its walk); each fills its own set, merged in command-line order, so the reason
+    // given for a skip does not depend on which answered first.
+    const existing = Promise.all(
+      req.existing.map(async (ref) => {
+        const found: SkipSet = new Map();
+        const ex = await openSource(ref, registry);
+        try {
+          await existingBlobs(ex, ref, found, requests);
+        } finally {
+          await ex.close();
+        }
+        return found;
+      }),
+    ).then((sets) => {
+      for (const found of sets) for (const [digest, why] of found) if (!skip.has(digest)) skip.set(digest, why);
+      return skip;
+    });
+    existing.catch(() => undefined); // awaited below
+    let plan: Plan;
+    try {
+      plan = await makePlan(source, { skip: existing, recursive: req.recursive, refName: source.refName, sourceName: req.image, concurrency: requests });
+    } catch (e) {
+      // An EXISTING-IMAGE's failure is reported first, as when they were resolved before IMAGE.
+      await existing;
+      throw e;
     }
-    const plan = await makePlan(source, { skip, recursive: req.recursive, refName: source.refName, sourceName: req.image });
     reporter.emit({ type: 'resolve', ref: req.image, descriptor: plan.root });
     if (resume) checkResumeMatchesPlan(resume, plan, req.image);
     const layout = { version: VERSION, manifestJson: req.manifestJson, imageRef: req.image };
@@ -173,6 +200,7 @@ async function serializeLocked(req: SerializeRequest, checkpoint: string | undef
         signal: req.signal,
         continueAt,
         dirsPresent: resume?.continueFile?.dirs,
+        window,
       });
       summary.blobsWritten = result.blobsWritten;
       sinkResult = await sink.close();

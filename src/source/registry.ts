@@ -6,7 +6,6 @@ import { loadConfig } from '../config/index.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { formatReference, parseReference } from '../oci/reference.js';
 import { type ClientOptions, RegistryClient } from '../registry/client.js';
-import { blobIn, mountBlob } from '../registry/mounts.js';
 import type { ImageSource, ImageTarget } from './types.js';
 
 /** Options of a registry source or target: the client's (config, auth environment, retries). */
@@ -37,8 +36,8 @@ export async function openRegistryTarget(ref: string, opts: RegistryOptions = {}
     pushBlob: (desc, data, verify, session) => client.pushBlob(desc, data, verify, session),
     registry: client.endpoint.host,
     repository: client.repository,
-    mountBlob: (desc, from, keepUpload) => mountBlob(client, desc, from, keepUpload),
-    blobIn: (repository, desc) => blobIn(client, repository, desc),
+    mountBlob: (desc, from, keepUpload) => client.mountBlob(desc, from, keepUpload),
+    blobIn: (repository, desc) => client.blobIn(repository, desc),
     manifestExists: (desc) => client.manifestExists(desc),
     pushManifest: (desc, bytes, tag) => client.pushManifest(desc, bytes, tag),
     close: () => client.close(),

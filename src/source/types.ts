@@ -1,6 +1,9 @@
 import type { Descriptor } from '../oci/descriptor.js';
+import type { BlobStream } from '../stream/blob-stream.js';
 import type { MountOutcome, UploadSession } from '../registry/mounts.js';
 
+// The stream primitives live in src/stream (sources and the registry client both use them).
+export type { BlobStream, ChunkWriter, Landing } from '../stream/blob-stream.js';
 export type { MountOutcome, UploadSession } from '../registry/mounts.js';
 
 /**
@@ -19,27 +22,6 @@ export interface Resolver {
 export interface ManifestFetcher {
   /** Fetch a manifest's bytes by descriptor (size-limited; the caller verifies the digest). */
   fetchManifest(desc: Descriptor): Promise<Uint8Array>;
-}
-
-/**
- * Receives a blob's bytes in order. The chunk is lent: its memory may be reused once this returns,
- * or, when this returns a promise, once that settles (the producer waits for it).
- */
-export type ChunkWriter = (chunk: Uint8Array) => Promise<void> | undefined;
-
-/**
- * Memory the consumer offers for the producer to receive the next bytes into, so that they need
- * no copy: a view of at most `max` bytes (the free space at the head of the native ring), or
- * undefined (then the producer uses its own buffer). Bytes received into a view go to the
- * ChunkWriter as a subarray that starts at the view's first byte, before anything else is
- * written, and the consumer then keeps them in place. A producer asks again for every read and
- * must not use a view once it has written anything else or stopped reading.
- */
-export type Landing = (max: number) => Buffer | undefined;
-
-/** A blob's bytes, to be consumed once: iterated (chunks handed over) or piped (chunks lent). */
-export interface BlobStream extends AsyncIterable<Uint8Array> {
-  pipeTo(write: ChunkWriter, landing?: Landing): Promise<void>;
 }
 
 export interface BlobFetcher {

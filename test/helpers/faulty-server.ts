@@ -11,7 +11,7 @@
  * - 'no-range': like drop-once, but every later request gets the whole blob with 200, ignoring
  *   Range (a resume is impossible).
  * - '500-then-ok' / '429-then-ok': the first `failures` requests (any path except /v2/) get 500 or
- *   429 (with `Retry-After: 0`), then it proxies.
+ *   429 (with `Retry-After: 0`), then it proxies; `passFirst` lets that many through before.
  * - 'lie-size': a manifest GET returns the manifest plus `extra` bytes of trailing whitespace.
  * - 'redirect': blob GETs answer 307 to a second listener on another port (`redirectHost`), which
  *   proxies; every request's headers are recorded so a test can see what reached which host.
@@ -32,6 +32,8 @@ export interface FaultOptions {
   digest?: string;
   afterBytes?: number;
   failures?: number;
+  /** With '500-then-ok' / '429-then-ok': requests let through before the failures start. */
+  passFirst?: number;
   extra?: number;
   /** With 'redirect': where the second listener proxies to (default: `upstream`), e.g. a registry
    * without auth holding the same blobs, as a storage backend behind signed URLs would be. */
@@ -64,6 +66,7 @@ export async function startFaultyServer(opts: FaultOptions): Promise<FaultyServe
   const requests: RecordedRequest[] = [];
   const after = opts.afterBytes ?? 1000;
   let failuresLeft = opts.failures ?? 2;
+  let passLeft = opts.passFirst ?? 0;
   const dropped = new Set<string>();
   let redirectHost = '';
 
@@ -93,7 +96,8 @@ export async function startFaultyServer(opts: FaultOptions): Promise<FaultyServe
       switch (opts.mode) {
         case '500-then-ok':
         case '429-then-ok':
-          if (path !== '/v2/' && failuresLeft > 0) {
+          if (path !== '/v2/' && passLeft > 0) passLeft--;
+          else if (path !== '/v2/' && failuresLeft > 0) {
             failuresLeft--;
             req.resume();
             const status = opts.mode === '500-then-ok' ? 500 : 429;

@@ -19,6 +19,11 @@ export function parseCheckpointOffsets(values: string[]): { path: string; offset
   });
 }
 
+function positiveInteger(flag: string, value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 1024) throw new UsageError(`${flag}: ${JSON.stringify(value)} is not a whole number between 1 and 1024`);
+  return Number(value);
+}
+
 /** Quote a word for a POSIX shell only when it needs it. */
 function shellWord(w: string): string {
   return /^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
@@ -84,6 +89,8 @@ export class SerializeCommand extends BaseCommand {
   resumeFromCheckpoint = Option.String('--resume-from-checkpoint', { description: 'Checkpoint file of an interrupted run to resume' });
   resumeFromOffset = Option.String('--resume-from-offset', { description: 'Bytes of the interrupted run that reached the medium (default: measured)' });
   resumeRehash = Option.Boolean('--resume-rehash', false, { description: 'Before continuing a file, read every kept blob back and check its digest (every tar header is checked in any case)' });
+  concurrency = Option.String('--concurrency', { description: 'Requests in flight to the registry at most, for the plan and for blob downloads ahead of the one being written (default 64, or concurrentHTTP / ACE_DT_CONCURRENT_HTTP)' });
+  prefetchSize = Option.String('--prefetch-size', { description: 'Bytes of blobs held in memory or in flight ahead of the one being written; the archive order is kept (default 48 MiB)' });
 
   async run(): Promise<number> {
     const blockSize = byteSizeOption('--block-size', this.blockSize, DEFAULT_BLOCK, { min: 1 });
@@ -127,6 +134,8 @@ export class SerializeCommand extends BaseCommand {
         resumeCommand: (cp) => resumeCommandLine(process.argv.slice(2), cp),
         manifestJson: this.manifestJson,
         recursive: this.recursive,
+        concurrency: this.concurrency === undefined ? undefined : positiveInteger('--concurrency', this.concurrency),
+        prefetchBytes: this.prefetchSize === undefined ? undefined : byteSizeOption('--prefetch-size', this.prefetchSize, 0),
         registry: await this.registryOptions(controller.signal),
         reporter,
         signal: controller.signal,
