@@ -10,6 +10,7 @@ import { blobExists, fetchBlob } from './blobs.js';
 import { fetchManifest, manifestExists, pushManifest, resolve } from './manifests.js';
 import { referrers } from './referrers.js';
 import { Session } from './session.js';
+import { blobIn, mountBlob, type MountOutcome, type UploadSession } from './mounts.js';
 import { pushBlob } from './uploads.js';
 
 export type { ClientOptions, RetryPolicy, Scope } from './session.js';
@@ -42,9 +43,19 @@ export class RegistryClient extends Session {
     return blobExists(this, desc);
   }
 
-  /** Upload a blob, committed only once `verify()` resolves true. */
-  pushBlob(desc: Descriptor, data: AsyncIterable<Uint8Array>, verify: () => Promise<boolean>): Promise<void> {
-    return pushBlob(this, desc, data, verify);
+  /** Upload a blob, committed only once `verify()` resolves true (into `session` when given). */
+  pushBlob(desc: Descriptor, data: AsyncIterable<Uint8Array>, verify: () => Promise<boolean>, session?: UploadSession): Promise<void> {
+    return pushBlob(this, desc, data, verify, session);
+  }
+
+  /** Mount a blob from another repository of this registry (or from anywhere: `from` undefined). */
+  mountBlob(desc: Descriptor, from: string | undefined, keepUpload?: boolean): Promise<MountOutcome> {
+    return mountBlob(this, desc, from, keepUpload);
+  }
+
+  /** Whether another repository of this registry holds the blob (what a dry run asks). */
+  blobIn(repository: string, desc: Descriptor): Promise<boolean> {
+    return blobIn(this, repository, desc);
   }
 
   /** Manifests whose subject is desc: the referrers API, or the tag schema. */

@@ -51,6 +51,11 @@ export interface SendOptions {
   headers?: Record<string, string>;
   body?: Buffer | string | Readable;
   scope?: Scope;
+  /**
+   * A further scope the token must cover, of another repository of this registry (a mount needs
+   * pull on its source, distribution spec "Mounting a blob from another repository").
+   */
+  alsoScope?: string;
   /** Operation context for messages: `op, digest, ref`. */
   what: string;
   redirects?: boolean;
@@ -120,7 +125,7 @@ export class Session {
   /** One logical request: auth, redirects and bounded retries. Returns any final response. */
   async send(o: SendOptions): Promise<ResponseData> {
     let url = typeof o.url === 'string' ? this.url(o.url) : o.url;
-    const scope = this.scopeString(o.scope ?? 'pull');
+    const scope = this.scopeString(o.scope ?? 'pull') + (o.alsoScope ? ` ${o.alsoScope}` : '');
     const replayable = !(o.body instanceof Readable);
     const signal = o.signal ?? this.signal;
     let attempt = 0;

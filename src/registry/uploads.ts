@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { AceError, OciError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { discard, header, type Session } from './session.js';
+import type { UploadSession } from './mounts.js';
 import type { ResponseData } from './http.js';
 
 /** Blobs up to this size are uploaded with one PUT; larger ones stream through a PATCH. */
@@ -14,13 +15,20 @@ const SMALL_BLOB = 4 << 20;
 /**
  * Upload a blob. Small blobs are gathered and sent with the final PUT; larger ones stream with
  * one PATCH. The final `PUT ?digest=` is sent only after `verify()` says yes; otherwise the
- * upload session is cancelled, so an unverified blob never becomes visible.
- */export async function pushBlob(s: Session, desc: Descriptor, data: AsyncIterable<Uint8Array>, verify: () => Promise<boolean>): Promise<void> {
+ * upload session is cancelled, so an unverified blob never becomes visible. `session` is an
+ * upload the registry already started (a mount it answered with 202, mounts.ts).
+ */
+export async function pushBlob(s: Session, desc: Descriptor, data: AsyncIterable<Uint8Array>, verify: () => Promise<boolean>, session?: UploadSession): Promise<void> {
   const what = s.ctx('push blob', desc.digest);
-  const start = await s.send({ method: 'POST', url: 'blobs/uploads/', headers: { 'Content-Length': '0' }, what, scope: 'push' });
-  if (start.statusCode !== 202) throw await s.responseError(start, what);
-  await discard(start);
-  let location = uploadLocation(s, start, what);
+  let location: URL;
+  if (session) {
+    location = session.location;
+  } else {
+    const start = await s.send({ method: 'POST', url: 'blobs/uploads/', headers: { 'Content-Length': '0' }, what, scope: 'push' });
+    if (start.statusCode !== 202) throw await s.responseError(start, what);
+    await discard(start);
+    location = uploadLocation(s, start, what);
+  }
   const cancel = async () => {
     try {
       const res = await s.send({ method: 'DELETE', url: location, what, scope: 'push' });

@@ -16,7 +16,8 @@
  * - 'redirect': blob GETs answer 307 to a second listener on another port (`redirectHost`), which
  *   proxies; every request's headers are recorded so a test can see what reached which host.
  * - 'no-digest': manifest answers lack Docker-Content-Digest (some registries' HEAD does).
- * - 'proxy': just proxies (and records).
+ * - 'proxy': just proxies (and records), keeping the client's Host header so that the registry's
+ *   upload Locations point back through this server and uploads are recorded too.
  */
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -75,7 +76,7 @@ export async function startFaultyServer(opts: FaultOptions): Promise<FaultyServe
   };
 
   function forward(req: IncomingMessage, res: ServerResponse, headers: IncomingMessage['headers'], onResponse?: (up: IncomingMessage) => void, to = upstream): void {
-    const h = { ...headers, host: to.host };
+    const h = opts.mode === 'proxy' ? headers : { ...headers, host: to.host };
     const up = httpRequest(new URL(req.url!, to), { method: req.method, headers: h }, (upRes) => {
       if (onResponse) return onResponse(upRes);
       res.writeHead(upRes.statusCode ?? 502, upRes.headers);
