@@ -15,6 +15,8 @@ if [ -d node_modules ]; then
   # An earlier install: bring the addon up to date (it reconfigures when libzstd-dev arrived since).
   node scripts/build-addon.mjs
 else
-  npm ci --no-audit --no-fund
+  # No user npm configuration (an npmrc's nodedir would hide a build that needs the network):
+  # the install must build the addon once, offline, as on a user's machine (issue 12).
+  NPM_CONFIG_USERCONFIG=$(mktemp) npm ci --no-audit --no-fund
 fi
 npm test

@@ -3,8 +3,8 @@ import { once } from 'node:events';
 import { Duplex } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { AceError } from '../errors.js';
-import { pipeIterable } from '../source/stream.js';
-import type { ChunkWriter, Landing } from '../source/types.js';
+import { pipeIterable } from '../stream/blob-stream.js';
+import type { ChunkWriter, Landing } from '../stream/blob-stream.js';
 
 type ZstdFactory = (level: number) => { write(chunk: Uint8Array): Promise<Buffer>; endFrame(): Promise<Buffer> };
 let zstdFactory: Promise<ZstdFactory | undefined> | undefined;

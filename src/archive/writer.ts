@@ -1,12 +1,12 @@
-import type { Descriptor } from '../oci/descriptor.js';
 import { verifyingWriter } from '../oci/verify.js';
 import type { Plan } from '../plan/plan.js';
-import { pipeIterable } from '../source/stream.js';
-import type { BlobFetcher, BlobStream } from '../source/types.js';
+import { pipeIterable } from '../stream/blob-stream.js';
+import type { BlobFetcher } from '../source/types.js';
 import { type Reporter, silentReporter } from '../ui/events.js';
 import { type ArchiveEntry, type LayoutOptions, blobEntries, prefixEntries, suffixEntries } from './entries.js';
 import type { LedgerWriter } from './ledger.js';
 import { ArchiveOutput, type ByteSink, type Compression } from './output.js';
+import { DEFAULT_WINDOW, PrefetchWindow, type WindowLimits } from './prefetch.js';
 import { BLOCK, TRAILER_SIZE, encodeHeader, padded } from './tar-header.js';
 
 export interface WriteOptions extends LayoutOptions {
@@ -15,8 +15,8 @@ export interface WriteOptions extends LayoutOptions {
   reporter?: Reporter;
   /** Continue an archive cut at this offset (prefix and `dirsPresent` already there). */
   continueAt?: number;
-  /** How many blob downloads to open ahead of the one being written. */
-  prefetch?: number;
+  /** The prefetch window: requests in flight and bytes held ahead of the blob being written. */
+  window?: Partial<WindowLimits>;
   /** Name of the source, for messages. */
   sourceName: string;
   signal?: AbortSignal;
@@ -43,8 +43,9 @@ function* entryBytes(entry: ArchiveEntry & { kind: 'data' | 'dir' }): Generator<
 /**
  * Stream a Plan into an OCI-layout tar (behaviour note 1): every blob verified while it flows
  * (verifyingWriter passes a blob's last chunk on only once its digest is confirmed), one ledger record
- * per blob after it is verified. Downloads are opened `prefetch` blobs ahead so the medium does
- * not wait on request latency; memory stays bounded by the transport's own buffers.
+ * per blob after its bytes reached the sink, in archive order. Downloads run ahead in a window
+ * bounded by requests in flight and by bytes held (prefetch.ts), so the medium does not wait on
+ * request latency and memory stays bounded.
  */
 export async function writeArchive(plan: Plan, fetcher: BlobFetcher, sink: ByteSink, opts: WriteOptions): Promise<WriteResult> {
   const out = new ArchiveOutput(sink, opts.compression, opts.continueAt ?? 0);
@@ -57,57 +58,50 @@ export async function writeArchive(plan: Plan, fetcher: BlobFetcher, sink: ByteS
   }
 
   const entries = [...blobEntries(plan, opts)];
-  const blobs = entries.filter((e): e is ArchiveEntry & { kind: 'blob' } => e.kind === 'blob');
-  const depth = Math.max(0, opts.prefetch ?? 2);
-  const pending = new Map<Descriptor, Promise<BlobStream>>();
-  const openAhead = (from: number) => {
-    for (let j = from; j < Math.min(blobs.length, from + depth + 1); j++) {
-      const b = blobs[j];
-      if (b.manifest || pending.has(b.descriptor)) continue;
-      const p = fetcher.fetchBlob(b.descriptor, opts.signal);
-      p.catch(() => {}); // reported when awaited in order
-      pending.set(b.descriptor, p);
+  const downloads = entries.flatMap((e) => (e.kind === 'blob' && !e.manifest ? [e.descriptor] : []));
+  const window = new PrefetchWindow(downloads, fetcher, { ...DEFAULT_WINDOW, ...opts.window }, opts.signal);
+  try {
+    let dirs: Uint8Array[] = [];
+    let download = 0;
+    for (const entry of entries) {
+      opts.signal?.throwIfAborted();
+      if (entry.kind === 'dir') {
+        // Directory headers travel in the frame of the blob that needs them.
+        dirs.push(encodeHeader(entry.header));
+        continue;
+      }
+      if (entry.kind !== 'blob') continue;
+      const desc = entry.descriptor;
+      const begin = out.offset;
+      reporter.emit({ type: 'blob-begin', descriptor: desc, offset: begin });
+      const head = [...dirs, encodeHeader(entry.header)];
+      dirs = [];
+      const pad = padded(desc.size) - desc.size;
+      if (entry.manifest) {
+        // Verified during planning.
+        await out.chunks([...head, entry.manifest, ...(pad ? [ZEROS.subarray(0, pad)] : [])]);
+      } else {
+        const i = download++;
+        const stream = await window.take(i);
+        await out.frame(async (write, landing) => {
+          await pipeIterable(head, write);
+          const verify = verifyingWriter(desc, opts.sourceName, write);
+          await stream.pipeTo(verify.write, landing);
+          verify.end();
+          if (pad) await write(ZEROS.subarray(0, pad));
+        });
+        window.done(i);
+      }
+      result.blobsWritten++;
+      result.blobBytes += desc.size;
+      if (opts.ledger) {
+        await opts.ledger.record(desc, out.offset);
+        reporter.emit({ type: 'ledger', record: desc, offset: out.offset });
+      }
+      reporter.emit({ type: 'blob-end', descriptor: desc, offset: out.offset });
     }
-  };
-
-  let dirs: Uint8Array[] = [];
-  let blobIndex = 0;
-  for (const entry of entries) {
-    opts.signal?.throwIfAborted();
-    if (entry.kind === 'dir') {
-      // Directory headers travel in the frame of the blob that needs them.
-      dirs.push(encodeHeader(entry.header));
-      continue;
-    }
-    if (entry.kind !== 'blob') continue;
-    const desc = entry.descriptor;
-    openAhead(blobIndex++);
-    const begin = out.offset;
-    reporter.emit({ type: 'blob-begin', descriptor: desc, offset: begin });
-    const head = [...dirs, encodeHeader(entry.header)];
-    dirs = [];
-    const pad = padded(desc.size) - desc.size;
-    if (entry.manifest) {
-      // Verified during planning.
-      await out.chunks([...head, entry.manifest, ...(pad ? [ZEROS.subarray(0, pad)] : [])]);
-    } else {
-      const stream = await pending.get(desc)!;
-      pending.delete(desc);
-      await out.frame(async (write, landing) => {
-        await pipeIterable(head, write);
-        const verify = verifyingWriter(desc, opts.sourceName, write);
-        await stream.pipeTo(verify.write, landing);
-        verify.end();
-        if (pad) await write(ZEROS.subarray(0, pad));
-      });
-    }
-    result.blobsWritten++;
-    result.blobBytes += desc.size;
-    if (opts.ledger) {
-      await opts.ledger.record(desc, out.offset);
-      reporter.emit({ type: 'ledger', record: desc, offset: out.offset });
-    }
-    reporter.emit({ type: 'blob-end', descriptor: desc, offset: out.offset });
+  } finally {
+    window.close();
   }
 
   const suffix = [...suffixEntries(plan, opts)] as (ArchiveEntry & { kind: 'data' })[];

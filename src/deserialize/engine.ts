@@ -2,13 +2,16 @@ import { InterruptedError, OciError } from '../errors.js';
 import type { LayoutEvent } from '../archive/reader.js';
 import { basicDescriptor, type Descriptor } from '../oci/descriptor.js';
 import { MediaType, isManifest } from '../oci/mediatype.js';
-import type { BlobFetcher, BlobPusher, ManifestPusher } from '../source/types.js';
-import { type Hasher, type HasherFactory, nodeHasher } from '../oci/verify.js';
+import { Placer, type Placement } from './placement.js';
+import { SourceHints } from './source-hints.js';
+import { TaskPool } from './task-pool.js';
+import { type Hasher, nodeHasher } from '../oci/verify.js';
+import { looksLikeManifest, parseManifest } from './manifest.js';
+import type { CorruptItem, EngineOptions, EngineResult, EventContext, ExplainedItem, MissingItem, StreamHasherFactory } from './types.js';
 
+export type { CorruptItem, EngineOptions, EngineResult, EngineTarget, EventContext, ExplainedItem, MissingItem, StreamHasherFactory } from './types.js';
 /** A streaming digest (oci/verify.ts); awaiting update()'s promise bounds memory. */
 export type StreamHasher = Hasher;
-export type StreamHasherFactory = HasherFactory;
-import { looksLikeManifest, parseManifest } from './manifest.js';
 
 /**
  * The archive-to-registry engine shared by `mirror deserialize` and `mirror verify`.
@@ -26,33 +29,6 @@ import { looksLikeManifest, parseManifest } from './manifest.js';
  * Without a target (verify) the same graph tells what is present, intact and missing.
  */
 
-/**
- * What the engine needs from the destination. `fetchBlob` (optional) lets a later call finish
- * manifests that an earlier, incomplete call left in the registry as blobs (the original's
- * one-call-per-piece flow, behaviour note 4.5).
- */
-export type EngineTarget = BlobPusher & ManifestPusher & Partial<BlobFetcher>;
-
-export interface EngineOptions {
-  /** Absent: verify only (nothing is pushed, everything is hashed). */
-  target?: EngineTarget;
-  /** Verify everything and consult the target, but push nothing. */
-  dryRun?: boolean;
-  strict?: boolean;
-  /**
-   * Hashes blobs streamed to the target (the native one keeps the JavaScript thread free for
-   * the upload, whose pace bounds its queue). Hash-only paths always use node's crypto.
-   */
-  hasher?: StreamHasherFactory;
-  /** Digests known to exist on the far side, with what says so (verify --existing). */
-  existing?: Map<string, string>;
-  log?: (level: 'info' | 'warn' | 'debug', message: string) => void;
-  /** Manifests larger than this are refused (registries cap them at 4 MiB). */
-  maxManifestBytes?: number;
-  /** Ctrl-C: stop between entries with an InterruptedError. */
-  signal?: AbortSignal;
-}
-
 interface Node {
   desc: Descriptor;
   mediaType?: string;
@@ -67,61 +43,14 @@ interface Node {
 
 interface BlobState {
   size: number;
-  how: 'pushed' | 'existing' | 'verified' | 'dry-run';
+  how: 'pushed' | 'existing' | 'verified' | 'dry-run' | 'mounted';
 }
 
-export interface MissingItem {
-  digest: string;
-  size?: number;
-  mediaType?: string;
-  kind: 'blob' | 'manifest';
-  neededBy: string[];
-  /** Why it is not there when we know (cut piece, digest mismatch, size mismatch). */
-  reason?: string;
-}
-
-export interface ExplainedItem {
-  digest: string;
-  size?: number;
-  kind: 'blob' | 'manifest';
-  explainedBy: string;
-}
-
-export interface CorruptItem {
-  digest: string;
-  source: string;
-  offset: number;
-  reason: string;
-}
-
-export interface EngineResult {
-  root?: Descriptor;
-  /** Set when the root was tagged (or would be, with dry-run). */
-  tagged?: string;
-  blobs: { verified: number; verifiedBytes: number; pushed: number; pushedBytes: number; existing: number; existingBytes: number; duplicates: number };
-  manifests: { known: number; pushed: number; existing: number };
-  missing: MissingItem[];
-  explained: ExplainedItem[];
-  corrupt: CorruptItem[];
-  /** Manifest-like blobs that no index.json or manifest refers to. */
-  unreferenced: string[];
-  ignored: number;
-  archives: number;
-  indexes: number;
-  /** The set ends cleanly (the last archive was not cut, or cut only where nothing is lost). */
-  lastArchiveClean: boolean;
-  problems: string[];
-  complete: boolean;
-}
-
-export interface EventContext {
-  source: string;
-  /** This is the last source: a cut at its end makes the set incomplete. */
-  last: boolean;
-}
 
 const CANDIDATE_MAX = 4 << 20;
 const CANDIDATE_TOTAL_MAX = 256 << 20;
+/** Bytes of small blobs held by uploads in flight (each at most CANDIDATE_MAX). */
+const TASK_BYTES_MAX = 64 << 20;
 
 /** A body of at most `size` bytes (the tar reader never gives more); fewer when the piece is cut. */
 async function readAll(body: AsyncIterable<Uint8Array>, size: number): Promise<{ bytes: Uint8Array; got: number }> {
@@ -148,14 +77,18 @@ export class Engine {
   private candidateBytes = 0;
   private readonly problems = new Map<string, string>();
   private readonly corrupt = new Map<string, CorruptItem>();
-  private readonly existsCache = new Map<string, boolean>();
+  private readonly placer?: Placer;
+  private readonly sources = new SourceHints();
+  /** Small-blob uploads in flight while the archive reads on. */
+  private readonly tasks: TaskPool;
+  private pumping?: Promise<void>;
   private readonly manifestExistsCache = new Map<string, boolean>();
   private readonly ready: Node[] = [];
   private root?: Descriptor;
   private readonly hasher: StreamHasherFactory;
   private readonly maxManifest: number;
   private readonly notes: string[] = [];
-  private readonly stats = { verified: 0, verifiedBytes: 0, pushed: 0, pushedBytes: 0, existing: 0, existingBytes: 0, duplicates: 0, manifestsPushed: 0, manifestsExisting: 0 };
+  private readonly stats = { verified: 0, verifiedBytes: 0, pushed: 0, pushedBytes: 0, mounted: 0, mountedBytes: 0, existing: 0, existingBytes: 0, duplicates: 0, manifestsPushed: 0, manifestsExisting: 0 };
   private ignored = 0;
   private archives = 0;
   private indexes = 0;
@@ -167,6 +100,8 @@ export class Engine {
   constructor(private readonly opts: EngineOptions = {}) {
     this.hasher = opts.hasher ?? nodeHasher;
     this.maxManifest = opts.maxManifestBytes ?? 4 << 20;
+    this.tasks = new TaskPool(Math.max(1, opts.concurrency ?? 4), TASK_BYTES_MAX);
+    if (opts.target) this.placer = new Placer({ target: opts.target, dryRun: opts.dryRun, mountFrom: opts.mountFrom, locations: opts.locations, log: opts.log });
   }
 
   private log(level: 'info' | 'warn' | 'debug', message: string): void {
@@ -175,7 +110,18 @@ export class Engine {
 
   /** Feed one source's layout events. */
   async consume(events: AsyncIterable<LayoutEvent>, ctx: EventContext): Promise<void> {
+    try {
+      await this.consumeEvents(events, ctx);
+    } catch (e) {
+      // Uploads in flight end before the error is reported (their own failures are secondary).
+      await this.tasks.settle();
+      throw e;
+    }
+  }
+
+  private async consumeEvents(events: AsyncIterable<LayoutEvent>, ctx: EventContext): Promise<void> {
     for await (const ev of events) {
+      this.tasks.check();
       if (this.opts.signal?.aborted) throw new InterruptedError((this.opts.signal.reason as NodeJS.Signals) ?? 'SIGINT');
       switch (ev.kind) {
         case 'archive-start':
@@ -228,9 +174,13 @@ export class Engine {
       this.root = basicDescriptor(manifests[0]);
       this.log('info', `root ${this.root.digest} (${this.root.mediaType})`);
     }
-    for (const d of manifests) this.announce(d).listed = true;
+    for (const d of manifests) {
+      this.sources.note(d);
+      this.announce(d).listed = true;
+    }
     await this.pump();
     if (this.opts.strict && this.archiveIndexes >= 2) {
+      await this.tasks.drain();
       // The original's strict rule: a later index.json comes after all content of the manifests before it.
       await this.resolveWithTarget();
       const missing = this.collectMissing().filter((m) => m.neededBy.length > 0 || m.kind === 'blob');
@@ -273,6 +223,7 @@ export class Engine {
       node.mediaType = parsed.mediaType;
       node.children = parsed.children;
       for (const child of parsed.children) {
+        this.sources.note(child);
         if (isManifest(child.mediaType)) {
           let cn = this.nodes.get(child.digest);
           if (!cn) {
@@ -290,6 +241,7 @@ export class Engine {
           let ps = this.blobParents.get(child.digest);
           if (!ps) this.blobParents.set(child.digest, (ps = new Set()));
           ps.add(node.desc.digest);
+          if (!this.blobs.has(child.digest)) this.placer?.ahead(basicDescriptor(child), this.hints(child.digest));
         }
       }
       this.ready.push(node);
@@ -310,8 +262,24 @@ export class Engine {
     return true;
   }
 
-  /** Push every manifest whose children are all in place; then their parents. */
-  private async pump(): Promise<void> {
+  /**
+   * Push every manifest whose children are all in place; then their parents. One loop at a time
+   * (uploads finishing in the background call this too): a caller while it runs joins it, and the
+   * loop sees what was queued meanwhile, since nothing awaits between its last check and its end.
+   */
+  private pump(): Promise<void> {
+    this.pumping ??= (async () => {
+      await null; // so that `pumping` is set before the loop can end
+      try {
+        await this.pushReady();
+      } finally {
+        this.pumping = undefined;
+      }
+    })();
+    return this.pumping;
+  }
+
+  private async pushReady(): Promise<void> {
     while (this.ready.length) {
       const node = this.ready.shift()!;
       if (node.done || !node.bytes || !this.childrenReady(node)) continue;
@@ -336,6 +304,9 @@ export class Engine {
     if (how === 'existing') {
       this.stats.existing++;
       this.stats.existingBytes += size;
+    } else if (how === 'mounted') {
+      this.stats.mounted++;
+      this.stats.mountedBytes += size;
     } else if (how === 'pushed' || how === 'dry-run') {
       this.stats.pushed++;
       this.stats.pushedBytes += size;
@@ -349,14 +320,16 @@ export class Engine {
   }
 
   private async blobExists(desc: Descriptor): Promise<boolean> {
-    const t = this.opts.target;
-    if (!t) return false;
-    let v = this.existsCache.get(desc.digest);
-    if (v === undefined) {
-      v = await t.blobExists(desc);
-      this.existsCache.set(desc.digest, v);
-    }
-    return v;
+    return this.placer ? this.placer.blobExists(desc) : false;
+  }
+
+  /** Source repositories the archive names for a blob or manifest, or above it. */
+  private hints(digest: string): string[] {
+    return this.sources.for(digest, (d) => [...(this.blobParents.get(d) ?? []), ...(this.nodes.get(d)?.parents ?? [])]);
+  }
+
+  private placed(p: Placement): BlobState['how'] {
+    return p.how === 'upload' ? 'pushed' : p.how;
   }
 
   private noteBad(digest: string, size: number, got: number, actual: string | undefined, ctx: EventContext, offset: number): void {
@@ -374,7 +347,7 @@ export class Engine {
   private async onBlob(digest: string, size: number, body: AsyncIterable<Uint8Array>, ctx: EventContext, offset: number): Promise<void> {
     const node = this.nodes.get(digest);
     const needBytes = node !== undefined && !node.bytes && !node.done;
-    if (!needBytes && (this.blobs.has(digest) || node?.done)) {
+    if (!needBytes && (this.blobs.has(digest) || this.tasks.has(digest) || node?.done)) {
       this.stats.duplicates++;
       return; // already handled: the reader skips the body
     }
@@ -413,18 +386,29 @@ export class Engine {
           this.log('warn', `keeping no more manifest-like blobs in memory (${CANDIDATE_TOTAL_MAX} bytes held); ${digest} may be reported missing`);
         }
       }
-      if (t) {
-        if (await this.blobExists(desc)) return this.markBlob(digest, size, 'existing');
-        if (this.opts.dryRun) return this.markBlob(digest, size, 'dry-run');
-        await t.pushBlob(desc, once(bytes), async () => true);
-        return this.markBlob(digest, size, 'pushed');
+      if (t && this.placer) {
+        const placer = this.placer;
+        const hints = this.hints(digest);
+        return this.tasks.add(digest, size, async () => {
+          const p = await placer.place(desc, hints);
+          if (p.how === 'upload' && !this.opts.dryRun) {
+            await t.pushBlob(desc, once(bytes), async () => true, p.session);
+            placer.landed(desc);
+          }
+          await this.markBlob(digest, size, this.opts.dryRun && p.how === 'upload' ? 'dry-run' : this.placed(p));
+        });
       }
       return this.markBlob(digest, size, 'verified');
     }
 
-    if (t && (await this.blobExists(desc))) {
-      // The reader skips the unread body; the registry's copy was verified when it was pushed.
-      return this.markBlob(digest, size, 'existing');
+    let placement: Placement | undefined;
+    if (t && this.placer) {
+      // One upload at a time streams from the archive; it counts against the same bound.
+      await this.tasks.below(this.tasks.concurrency);
+      placement = await this.placer.place(desc, this.hints(digest));
+      // In the target (found or mounted): the reader skips the unread body; the registry's copy
+      // was verified when it was first pushed, and a digest names its content.
+      if (placement.how !== 'upload') return this.markBlob(digest, size, placement.how);
     }
     let got = 0;
     let extra = false;
@@ -474,7 +458,7 @@ export class Engine {
         return !extra && got === size && actual === digest;
       })());
     try {
-      await t.pushBlob(desc, data, verify);
+      await t.pushBlob(desc, data, verify, placement?.how === 'upload' ? placement.session : undefined);
     } catch (e) {
       if (verdict && !(await verdict)) return this.noteBad(digest, size, got, got === size ? actual : undefined, ctx, offset);
       throw e;
@@ -483,8 +467,11 @@ export class Engine {
     if (!(await verdict)) return this.noteBad(digest, size, got, got === size ? actual : undefined, ctx, offset);
     this.stats.verified++;
     this.stats.verifiedBytes += size;
+    this.placer?.landed(desc);
     return this.markBlob(digest, size, 'pushed');
   }
+
+  private readonly triedPlacing = new Set<string>();
 
   /** Ask the target about children never seen in the archives (pushed by an earlier run). */
   private async resolveWithTarget(): Promise<void> {
@@ -532,9 +519,15 @@ export class Engine {
           if (why) {
             this.blobs.set(c.digest, { size: c.size, how: 'existing' });
             progress = true;
-          } else if (t && (await this.blobExists(c))) {
-            await this.markBlob(c.digest, c.size, 'existing');
-            progress = true;
+          } else if (this.placer && !this.triedPlacing.has(c.digest)) {
+            // Not in the archives (serialize skipped it as present on the far side): found in the
+            // target, or mounted from another repository of the registry, completes the set.
+            this.triedPlacing.add(c.digest);
+            const p = await this.placer.place(c, this.hints(c.digest), false);
+            if (p.how !== 'upload') {
+              await this.markBlob(c.digest, c.size, p.how);
+              progress = true;
+            }
           }
         }
         this.ready.push(node);
@@ -574,7 +567,7 @@ export class Engine {
       const desc: Descriptor = { mediaType: MediaType.OctetStream, digest: node.desc.digest, size: node.bytes.length };
       if (await this.blobExists(desc)) continue;
       await t.pushBlob(desc, once(node.bytes), async () => true);
-      this.existsCache.set(desc.digest, true);
+      this.placer?.landed(desc);
       n++;
     }
     return n;
@@ -633,6 +626,7 @@ export class Engine {
     const problems = [...this.notes];
     if (!this.sawAnything) problems.push('no OCI layout archive found in the sources');
     else if (!this.root) problems.push('missing "index.json" file: no root manifest is known');
+    await this.tasks.drain();
     await this.resolveWithTarget();
     const missing = this.collectMissing();
     if (this.archives > 0 && !this.lastClean) {
@@ -665,6 +659,8 @@ export class Engine {
         verifiedBytes: this.stats.verifiedBytes,
         pushed: this.stats.pushed,
         pushedBytes: this.stats.pushedBytes,
+        mounted: this.stats.mounted,
+        mountedBytes: this.stats.mountedBytes,
         existing: this.stats.existing,
         existingBytes: this.stats.existingBytes,
         duplicates: this.stats.duplicates,

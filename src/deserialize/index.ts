@@ -1,7 +1,10 @@
 import { UserError } from '../errors.js';
-import { groupSources, openArchiveSource, type ArchiveSource, type SourceStats } from '../archive/read-source.js';
+import { stat } from 'node:fs/promises';
+import { groupSources, openArchiveSource, type ArchiveSource, type SourceSpec, type SourceStats } from '../archive/read-source.js';
+import { openSeekableSource } from '../archive/read-seek.js';
 import { readArchives } from '../archive/reader.js';
 import { loadHasher } from '../sink/hasher.js';
+import { BlobLocations, defaultLocationsPath } from './blob-locations.js';
 import { Engine, type EngineResult, type EngineTarget, type StreamHasher, type StreamHasherFactory } from './engine.js';
 
 /**
@@ -35,6 +38,17 @@ export interface DeserializeOptions extends ReadArchivesOptions {
   /** Tag for the root (from IMAGE; `latest` if none). */
   tag: string;
   dryRun?: boolean;
+  /** `--mount-from`: repositories of the target's registry to mount blobs from. */
+  mountFrom?: string[];
+  /**
+   * The blob-location cache file (mounts from where this tool saw a digest before): default
+   * `$XDG_CACHE_HOME/ace-dt/blob-locations.json`; false: none.
+   */
+  locations?: string | false;
+  /** Environment for the cache's location (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Blob uploads and mounts in flight at once (default 4). */
+  concurrency?: number;
 }
 
 export interface VerifyOptions extends ReadArchivesOptions {
@@ -59,12 +73,14 @@ async function run(sources: string[], engine: Engine, opts: ReadArchivesOptions,
   const groups = await groupSources(sources);
   for (let i = 0; i < groups.length; i++) {
     if (groups[i].note) opts.log?.('warn', groups[i].note!);
-    const src = await openArchiveSource(groups[i]);
+    const src = await openSource(groups[i]);
     opts.onSource?.(src);
     try {
       await engine.consume(readArchives(src.chunks, src.name, { strict: opts.strict }), { source: src.name, last: i === groups.length - 1 });
     } finally {
-      reports.push({ name: src.name, kind: src.kind, ...src.stats() });
+      await src.close?.();
+      const { bytes, records, filemark, readSize, position } = src.stats();
+      reports.push({ name: src.name, kind: src.kind, bytes, records, filemark, readSize, position });
     }
     if (src.stats().bytes === 0) {
       opts.log?.('warn', `${src.name} holds no data${src.kind === 'tape' ? ' (the tape is at a filemark or at the end of data: check the position with mt status)' : ''}`);
@@ -74,11 +90,40 @@ async function run(sources: string[], engine: Engine, opts: ReadArchivesOptions,
   return { ...result, sources: reports, bytesRead: reports.reduce((a, r) => a + r.bytes, 0), durationMs: Date.now() - started };
 }
 
+/**
+ * A regular file is read at positions, so that the bodies of blobs found or mounted in the
+ * registry are passed over without being read (issue 16; read-seek.ts, as `mirror inspect`).
+ * Tapes and streams are read through as before (a tape is drained to its filemark).
+ */
+async function openSource(spec: SourceSpec): Promise<ArchiveSource & { close?: () => Promise<void> }> {
+  // A volume set is read through positioned reads like a file.
+  if (spec.paths.length > 1) return openSeekableSource(spec);
+  const path = spec.paths[0];
+  const isFile = path !== '-' && (await stat(path).then((s) => s.isFile(), () => false));
+  return isFile ? openSeekableSource(path) : openArchiveSource(path);
+}
+
 /** Archives -> registry: every blob verified before it is committed, children before parents. */
 export async function deserializeArchives(sources: string[], opts: DeserializeOptions): Promise<ArchivesReport> {
   checkSources(sources);
-  const engine = new Engine({ target: opts.target, dryRun: opts.dryRun, strict: opts.strict, hasher: await pickHasher(opts.hasher), log: opts.log, signal: opts.signal });
-  return run(sources, engine, opts, opts.tag);
+  const locations = BlobLocations.load(opts.locations === false ? undefined : (opts.locations ?? defaultLocationsPath(opts.env)));
+  const engine = new Engine({
+    target: opts.target,
+    dryRun: opts.dryRun,
+    strict: opts.strict,
+    hasher: await pickHasher(opts.hasher),
+    log: opts.log,
+    signal: opts.signal,
+    mountFrom: opts.mountFrom,
+    locations,
+    concurrency: opts.concurrency,
+  });
+  try {
+    return await run(sources, engine, opts, opts.tag);
+  } finally {
+    // What landed is true even when the run fails; a cache that cannot be written only loses hints.
+    if (!locations.save()) opts.log?.('debug', `could not write the blob-location cache ${locations.path}`);
+  }
 }
 
 /** Archives checked with no registry: digests, sizes, completeness. */

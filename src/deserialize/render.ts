@@ -24,8 +24,8 @@ export function summaryLines(r: ArchivesReport, mode: 'deserialize' | 'verify' |
   for (const s of r.sources) out.push(`  ${sourceLine(s)}`);
   const b = r.blobs;
   let blobs = `blobs: ${b.verified} verified (${humanBytes(b.verifiedBytes)})`;
-  if (mode === 'deserialize') blobs += `, ${b.pushed} pushed (${humanBytes(b.pushedBytes)}), ${b.existing} already in the registry (${humanBytes(b.existingBytes)})`;
-  if (mode === 'dry-run') blobs += `, ${b.pushed} would be pushed (${humanBytes(b.pushedBytes)}), ${b.existing} already in the registry (${humanBytes(b.existingBytes)})`;
+  if (mode === 'deserialize') blobs += `, ${b.pushed} uploaded (${humanBytes(b.pushedBytes)}), ${b.mounted} mounted (${humanBytes(b.mountedBytes)}), ${b.existing} skipped, already in the repository (${humanBytes(b.existingBytes)})`;
+  if (mode === 'dry-run') blobs += `, ${b.pushed} would be uploaded (${humanBytes(b.pushedBytes)}), ${b.mounted} would be mounted (${humanBytes(b.mountedBytes)}), ${b.existing} skipped, already in the repository (${humanBytes(b.existingBytes)})`;
   if (b.duplicates) blobs += `, ${b.duplicates} duplicate entr${b.duplicates === 1 ? 'y' : 'ies'} skipped`;
   out.push(blobs);
   const m = r.manifests;

@@ -8,10 +8,10 @@
  *
  * Secrets never enter an error message: messages name the host and the scope only.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { UserError } from '../errors.js';
 import type { Credential, CredentialStore } from './credentials.js';
-import { isRetryable, type Transport } from './transport.js';
+import { DEFAULT_RETRY, backoff, classifyError, isRetryable, pause, retryableStatus, type RetryPolicy } from './retry.js';
+import type { Transport } from './transport.js';
 
 export interface Challenge {
   scheme: string;
@@ -63,6 +63,9 @@ export class Authenticator {
     private readonly creds: CredentialStore,
     private readonly transport: Transport,
     private readonly userAgent: string,
+    /** The registry's own retry policy and abort signal (retry.ts): the token service gets the same. */
+    private readonly retry: RetryPolicy = DEFAULT_RETRY,
+    private readonly signal?: AbortSignal,
   ) {}
 
   private cred(): Promise<Credential | undefined> {
@@ -184,22 +187,24 @@ export class Authenticator {
       if (h) headers.Authorization = h;
     }
     const what = `get token for ${this.displayHost}`;
-    // The token service gets the same bounded patience as the registry: 429, 5xx and dropped
-    // connections are retried a few times.
+    // The token service gets the registry's retry policy (retry.ts): 429, 5xx and dropped
+    // connections are retried with jittered backoff, Retry-After honoured, the signal obeyed.
     let res!: Awaited<ReturnType<Transport['request']>>;
     for (let attempt = 1; ; attempt++) {
+      if (this.signal?.aborted) throw classifyError(this.signal.reason, what);
       try {
-        res = await this.transport.request({ method, url, headers, body }, what);
+        res = await this.transport.request({ method, url, headers, body, signal: this.signal }, what);
       } catch (e) {
-        if (isRetryable(e) && attempt < 4) {
-          await sleep(200 * 2 ** attempt);
+        if (isRetryable(e) && attempt < this.retry.attempts) {
+          await pause(backoff(this.retry, attempt), this.signal, what);
           continue;
         }
         throw e;
       }
-      if ((res.statusCode === 429 || res.statusCode >= 500) && attempt < 4) {
+      if (retryableStatus(res.statusCode) && attempt < this.retry.attempts) {
+        const retryAfter = res.headers['retry-after'];
         await res.body.dump().catch(() => undefined);
-        await sleep(200 * 2 ** attempt);
+        await pause(backoff(this.retry, attempt, retryAfter), this.signal, what);
         continue;
       }
       break;

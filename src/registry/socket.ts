@@ -1,32 +1,31 @@
 /**
- * Blob downloads on a bare TCP or TLS socket: one HTTP/1.1 GET per connection, read with `onread`
- * into one 1 MiB buffer per connection, and body bytes lent straight to the consumer.
+ * Blob downloads on a bare TCP or TLS socket: one HTTP/1.1 GET per exchange on a keep-alive
+ * connection of socket-pool.ts, read with `onread` into the connection's 1 MiB buffer, and body
+ * bytes lent straight to the consumer.
  *
  * Why not undici for these: undici copies every received byte into its llhttp WebAssembly memory,
  * hands the body over in fresh 64 KiB buffers (garbage for the collector) and costs a promise per
  * chunk; on two cores that halved serialize's throughput (issue 2's notes: 2.3 s of JavaScript
  * thread per GB against about 1 s here). Everything else (auth, redirects, retries, the Range
  * resume) stays in client.ts's `send()`: this is only a transport for one exchange, chosen for
- * large blob GETs without a proxy. `Connection: close` keeps the framing simple: a body is
- * delimited by Content-Length, chunked encoding, or the end of the connection.
+ * large blob GETs without a proxy. A connection goes back to its pool only when the body ended
+ * exactly at its Content-Length and the server did not say `Connection: close`; a chunked or
+ * close-delimited body, an error or an abandoned body closes it.
  */
-import net from 'node:net';
-import tls from 'node:tls';
 import { AceError } from '../errors.js';
-import { pushBlobStream } from '../source/stream.js';
-import type { ChunkWriter, Landing } from '../source/types.js';
-import type { ResponseBody, ResponseData } from './transport.js';
+import { pushBlobStream, type ChunkWriter, type Landing } from '../stream/blob-stream.js';
+import type { ResponseBody, ResponseData } from './http.js';
+import type { Connection, ConnectionUser, SocketPool, TlsOptions } from './socket-pool.js';
 
 const READ_SIZE = 1 << 20;
 const MAX_HEAD = 64 << 10;
-const CONNECT_TIMEOUT_MS = 10_000;
 
 export interface SocketRequest {
   url: URL;
   headers: Record<string, string>;
   signal?: AbortSignal;
-  /** For https: verification and client certificate. */
-  tls?: { rejectUnauthorized: boolean; secureContext?: tls.SecureContext };
+  /** For https: verification and client certificate (the pool's connections are made with them). */
+  tls?: TlsOptions;
   /** Idle time after which the connection is dropped (a stalled body is resumed by the caller). */
   timeoutMs: number;
   /** `op, digest, ref` for messages. */
@@ -39,20 +38,37 @@ function networkError(code: string, message: string): Error {
   return Object.assign(new Error(message), { code });
 }
 
+function isAbort(e: Error): boolean {
+  return e.name === 'AbortError' || (e as NodeJS.ErrnoException).code === 'ABORT_ERR' || (e instanceof AceError && e.code === 'EABORTED');
+}
+
 function protocolError(what: string, message: string): Error {
   return new AceError('EREGISTRY', `${what}: ${message}`);
 }
 
-/** GET `req.url` on a new connection; resolves once the response head has arrived. */
-export function socketRequest(req: SocketRequest): Promise<ResponseData> {
+/**
+ * GET `req.url` on a pooled connection; resolves once the response head has arrived. A reused
+ * connection that fails before any answer was probably closed by the server while idle (the
+ * race every keep-alive client has): the request goes once more on a new connection.
+ */
+export async function socketRequest(pool: SocketPool, req: SocketRequest): Promise<ResponseData> {
+  const conn = pool.acquire();
+  try {
+    return await exchange(conn, req);
+  } catch (e) {
+    if (conn.served === 0 || (e as { stale?: boolean }).stale !== true || req.signal?.aborted) throw e;
+    return exchange(pool.acquire(true), req);
+  }
+}
+
+function exchange(conn: Connection, req: SocketRequest): Promise<ResponseData> {
   return new Promise<ResponseData>((resolve, reject) => {
-    const body = new SocketBody(req, resolve, reject);
+    const body = new SocketBody(conn, req, resolve, reject);
     body.start();
   });
 }
 
-class SocketBody implements ResponseBody {
-  private socket!: net.Socket;
+class SocketBody implements ResponseBody, ConnectionUser {
   private head: Buffer[] = [];
   private headBytes = 0;
   private framing: Framing | undefined;
@@ -61,8 +77,11 @@ class SocketBody implements ResponseBody {
   private write: ChunkWriter | undefined;
   /** The consumer's memory to receive body bytes into (the native ring), when it offers any. */
   private landing: Landing | undefined;
-  private readonly own = Buffer.allocUnsafe(READ_SIZE);
   private finished = false;
+  /** HTTP/1.1 without `Connection: close`, and nothing read past the body: reusable. */
+  private keepAlive = false;
+  private stray = false;
+  private unlisten: (() => void) | undefined;
   private failure: Error | undefined;
   private settle: { resolve: () => void; reject: (e: Error) => void } | undefined;
   private done = false;
@@ -70,6 +89,7 @@ class SocketBody implements ResponseBody {
   private received = 0;
 
   constructor(
+    private readonly conn: Connection,
     private readonly req: SocketRequest,
     private readonly resolveResponse: (r: ResponseData) => void,
     private readonly rejectResponse: (e: unknown) => void,
@@ -80,40 +100,30 @@ class SocketBody implements ResponseBody {
     // Header values can come from elsewhere (a token service's answer): no line breaks, or they
     // would start headers of their own (undici refuses them the same way).
     for (const [k, v] of Object.entries(this.req.headers)) {
-      if (/[\r\n]/.test(k + v)) throw protocolError(this.req.what, `refusing to send header ${k}: it contains a line break`);
-    }
-    const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
-    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-    // Node asks for the buffer of the next read after every callback (net.Socket `onread`).
-    const onread = { buffer: () => this.nextBuffer(), callback: (n: number, buf: Buffer) => this.onRead(buf, n) };
-    this.socket =
-      url.protocol === 'https:'
-        ? // tls.connect takes `onread` as net.connect does (Node's tls docs); @types/node lacks it.
-          tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ALPNProtocols: ['http/1.1'], ...this.req.tls, onread } as tls.ConnectionOptions)
-        : net.connect({ host, port, onread });
-    // A host that never answers the connection fails in CONNECT_TIMEOUT_MS (undici's default
-    // too), a retryable network error, not after the long idle timeout of a body.
-    const connecting = setTimeout(() => this.fail(networkError('ETIMEDOUT', `no connection to ${url.host} in ${CONNECT_TIMEOUT_MS / 1000} s`)), CONNECT_TIMEOUT_MS);
-    this.socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => clearTimeout(connecting));
-    this.socket.once('close', () => clearTimeout(connecting));
-    this.socket.setNoDelay(true);
-    this.socket.setTimeout(this.req.timeoutMs);
-    this.socket.on('timeout', () => this.fail(networkError('ETIMEDOUT', `no data for ${this.req.timeoutMs / 1000} s`)));
-    this.socket.on('error', (e) => this.fail(e));
-    this.socket.on('end', () => this.onEnd());
-    this.socket.on('close', () => this.onEnd());
-    if (signal) {
-      const onAbort = () => this.fail(Object.assign(new Error('aborted'), { name: 'AbortError', code: 'ABORT_ERR' }));
-      if (signal.aborted) onAbort();
-      else {
-        signal.addEventListener('abort', onAbort, { once: true });
-        this.socket.once('close', () => signal.removeEventListener('abort', onAbort));
+      if (/[\r\n]/.test(k + v)) {
+        this.conn.detach(true);
+        throw protocolError(this.req.what, `refusing to send header ${k}: it contains a line break`);
       }
     }
+    this.conn.attach(this, this.req.timeoutMs);
+    if (signal) {
+      const onAbort = () => this.fail(Object.assign(new Error('aborted'), { name: 'AbortError', code: 'ABORT_ERR' }));
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.unlisten = () => signal.removeEventListener('abort', onAbort);
+    }
     const path = url.pathname + url.search;
-    const lines = [`GET ${path} HTTP/1.1`, `Host: ${url.host}`, 'Connection: close', 'Accept-Encoding: identity'];
+    const lines = [`GET ${path} HTTP/1.1`, `Host: ${url.host}`, 'Accept-Encoding: identity'];
     for (const [k, v] of Object.entries(this.req.headers)) lines.push(`${k}: ${v}`);
-    this.socket.write(lines.join('\r\n') + '\r\n\r\n');
+    this.conn.socket.write(lines.join('\r\n') + '\r\n\r\n');
+  }
+
+  onTimeout(): void {
+    this.fail(networkError('ETIMEDOUT', `no data for ${this.req.timeoutMs / 1000} s`));
+  }
+
+  onError(e: Error): void {
+    this.fail(e);
   }
 
   get destroyed(): boolean {
@@ -130,16 +140,16 @@ class SocketBody implements ResponseBody {
    * (they are written first, which would move the ring's head under the view). Once the body
    * is complete or failed the socket is destroyed, so no read uses a view after that.
    */
-  private nextBuffer(): Buffer {
+  readBuffer(own: Buffer): Buffer {
     const f = this.framing;
     if (this.landing && !this.done && !this.rest && f?.kind === 'length' && f.left > 0) {
       const view = this.landing(Math.min(f.left, READ_SIZE));
       if (view) return view;
     }
-    return this.own;
+    return own;
   }
 
-  private onRead(buf: Buffer, n: number): boolean {
+  onRead(buf: Buffer, n: number): boolean {
     if (this.done) return false;
     return this.process(buf, 0, n);
   }
@@ -151,7 +161,12 @@ class SocketBody implements ResponseBody {
         pos = this.readHead(buf, pos, end);
         continue;
       }
-      if (this.bodyComplete()) break; // anything after the body (trailers) is not ours
+      if (this.bodyComplete()) {
+        // Anything after the body (trailers, or bytes a server sent unasked) is not ours, and
+        // leaves the connection's framing unknown: it is not reused.
+        this.stray = true;
+        break;
+      }
       if (!this.write) {
         // The response was opened ahead (prefetch): hold the bytes, stop reading until a consumer comes.
         this.rest = { buf, pos, end };
@@ -212,8 +227,8 @@ class SocketBody implements ResponseBody {
 
   /** Stop reading; no idle timeout while we, not the server, are the ones who wait. */
   private pause(): void {
-    this.socket.pause();
-    this.socket.setTimeout(0);
+    this.conn.socket.pause();
+    this.conn.socket.setTimeout(0);
   }
 
   private resume(): void {
@@ -221,8 +236,8 @@ class SocketBody implements ResponseBody {
     const r = this.rest;
     this.rest = undefined;
     if (r && !this.process(r.buf, r.pos, r.end)) return;
-    this.socket.setTimeout(this.req.timeoutMs);
-    this.socket.resume();
+    this.conn.socket.setTimeout(this.req.timeoutMs);
+    this.conn.socket.resume();
   }
 
   private readHead(buf: Buffer, pos: number, end: number): number {
@@ -261,6 +276,7 @@ class SocketBody implements ResponseBody {
       const prev = headers[k];
       headers[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
     }
+    this.keepAlive = lines[0].startsWith('HTTP/1.1') && !/\bclose\b/i.test(String(headers.connection ?? ''));
     const te = String(headers['transfer-encoding'] ?? '').toLowerCase();
     const cl = headers['content-length'];
     if (te.includes('chunked')) this.framing = { kind: 'chunked', left: 0, state: 'size', line: '' };
@@ -293,7 +309,7 @@ class SocketBody implements ResponseBody {
         this.fail(protocolError(this.req.what, 'malformed chunked encoding'));
         return end;
       }
-      // Trailers after the last chunk are not read: the connection closes after this response.
+      // Trailers after the last chunk are not read: a chunked body's connection is not reused.
       if (size === 0) f.state = 'done';
       else {
         f.left = size;
@@ -304,7 +320,7 @@ class SocketBody implements ResponseBody {
     return pos;
   }
 
-  private onEnd(): void {
+  onEnd(): void {
     if (this.done) return;
     // Reads stop while bytes wait in `rest`, so the end of the connection comes after them.
     if (this.framing?.kind === 'close' && !this.rest) {
@@ -318,12 +334,33 @@ class SocketBody implements ResponseBody {
 
   private complete(wait: Promise<void> | undefined): void {
     this.finished = true;
-    this.close();
+    this.done = true;
+    this.rest = undefined;
+    this.unlisten?.();
+    // Only a body delimited by its Content-Length leaves the connection at a known place. The
+    // last chunk may still be lent from the connection's buffer: the connection goes back to
+    // the pool once the consumer is done with it.
+    const reusable = this.framing?.kind === 'length' && this.keepAlive && !this.stray;
+    // The read callback returns false next, which stops reading without telling the stream
+    // (Node's onStreamRead): pause it too, so that the pool's resume() starts reading again.
+    this.conn.socket.pause();
     const s = this.settle;
     this.settle = undefined;
-    if (!s) return;
-    if (wait) wait.then(s.resolve, s.reject);
-    else s.resolve();
+    if (!wait) {
+      this.conn.detach(reusable);
+      s?.resolve();
+      return;
+    }
+    wait.then(
+      () => {
+        this.conn.detach(reusable);
+        s?.resolve();
+      },
+      (e: Error) => {
+        this.conn.detach(false);
+        s?.reject(e);
+      },
+    );
   }
 
   private fail(e: Error): void {
@@ -332,7 +369,8 @@ class SocketBody implements ResponseBody {
     this.close();
     if (!this.responded) {
       this.responded = true;
-      this.rejectResponse(e);
+      // Nothing came back on a connection that served before: likely closed while idle.
+      this.rejectResponse(this.conn.served > 0 && !isAbort(e) ? Object.assign(e, { stale: true }) : e);
       return;
     }
     const s = this.settle;
@@ -343,7 +381,8 @@ class SocketBody implements ResponseBody {
   private close(): void {
     this.done = true;
     this.rest = undefined;
-    this.socket.destroy();
+    this.unlisten?.();
+    this.conn.destroy();
   }
 
   // ---- consuming ----

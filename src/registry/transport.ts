@@ -16,11 +16,15 @@ import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import type { Dispatcher } from 'undici';
 import type * as Undici from 'undici';
-import { AceError, UserError } from '../errors.js';
 import { isLoopbackHost } from '../oci/reference.js';
-import type { ChunkWriter, Landing } from '../source/types.js';
+import type { HttpRequest, ResponseBody, ResponseData } from './http.js';
+import { classifyError } from './retry.js';
 import { socketRequest, type SocketRequest } from './socket.js';
 import { pemCertificates, trustedRoots } from './trust.js';
+import { SocketPool } from './socket-pool.js';
+
+export type { HttpRequest, ResponseBody, ResponseData } from './http.js';
+export { classifyError, isRetryable } from './retry.js';
 
 // Only the Pool this transport drives through dispatch(), not undici's index: the index also
 // loads fetch, WebSocket, caches, mocks and the request() API, about 0.1 s of CPU at every start
@@ -162,85 +166,6 @@ export interface OriginOptions {
 /** Where a misplaced or unreadable certs.d file is reported, unless the caller says otherwise. */
 const stderrWarning = (message: string) => process.stderr.write(`warning: ${message}\n`);
 
-const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_CLOSED',
-  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
-]);
-
-/** The error a low-level failure maps to: ENETWORK (retryable), ETLS, EABORTED or the original. */
-export function classifyError(e: unknown, what: string): unknown {
-  if (e instanceof AceError) return e;
-  const err = e as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
-  const code = err?.code ?? err?.cause?.code ?? '';
-  if (err?.name === 'AbortError' || code === 'ABORT_ERR' || code === 'UND_ERR_ABORTED') {
-    return new AceError('EABORTED', `${what}: aborted`, { cause: e });
-  }
-  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ALTNAME/.test(code)) {
-    return new UserError('ETLS', `${what}: ${tlsHint(code, err)}`, { cause: e });
-  }
-  if (code === 'EPROTO' || code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number/i.test(String(err?.message))) {
-    return new UserError('ETLS', `${what}: TLS handshake failed (${code}); is the endpoint plain HTTP? Use an http:// endpoint in the configuration`, { cause: e });
-  }
-  if (code === 'ENOTFOUND') return new UserError('ENETWORK_HOST', `${what}: host not found (ENOTFOUND)`, { cause: e });
-  if (NETWORK_CODES.has(code) || err?.name === 'SocketError') {
-    return new AceError('ENETWORK', `${what}: ${code || 'connection failed'}`, { cause: e });
-  }
-  return e;
-}
-
-/**
- * What a certificate failure means and what to do, by cause (issue 15): only an unknown issuer is
- * fixed by adding a CA; a certificate for another name or out of its validity period is not.
- */
-function tlsHint(code: string, err: Error & { reason?: string }): string {
-  const untrusted = new Set([
-    'DEPTH_ZERO_SELF_SIGNED_CERT',
-    'SELF_SIGNED_CERT_IN_CHAIN',
-    'UNABLE_TO_GET_ISSUER_CERT',
-    'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-    'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  ]);
-  if (untrusted.has(code)) {
-    return `TLS certificate not trusted (${code}): its issuer is in no trusted store; add the registry's CA as ca.crt in ~/.docker/certs.d/<host:port>/ or /etc/docker/certs.d/<host:port>/ or to the system store (SSL_CERT_FILE, /etc/ssl/certs), or set tls.insecureSkipVerify for the endpoint in the configuration`;
-  }
-  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
-    return `TLS certificate is for another host name (${code}: ${err.reason ?? err.message}); use a registry name the certificate lists, or have the certificate reissued with this name`;
-  }
-  if (code === 'CERT_HAS_EXPIRED') return `TLS certificate has expired (${code}); the registry needs a renewed certificate (or this machine's clock is wrong)`;
-  if (code === 'CERT_NOT_YET_VALID') return `TLS certificate is not valid yet (${code}); check this machine's clock`;
-  return `TLS certificate rejected (${code}: ${err.message})`;
-}
-
-export function isRetryable(e: unknown): boolean {
-  return e instanceof AceError && e.code === 'ENETWORK';
-}
-
-/** What send() callers read: a DispatchBody, or a SocketBody for a large blob (socket.ts). */
-export interface ResponseBody extends AsyncIterable<unknown> {
-  readonly destroyed: boolean;
-  /** Lend the body's bytes to `write`, received into `landing` where offered (socket.ts); bodies without it are iterated. */
-  pipeTo?(write: ChunkWriter, landing?: Landing): Promise<void>;
-  destroy(error?: Error): unknown;
-  dump(opts?: { limit: number }): Promise<void>;
-}
-
-export interface ResponseData {
-  statusCode: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: ResponseBody;
-}
-
 /**
  * A response body fed straight from undici's dispatch handler: chunks go into a queue that the
  * consumer drains with `for await`, and the socket is paused while more than `highWaterMark`
@@ -336,17 +261,6 @@ export class DispatchBody implements ResponseBody {
   }
 }
 
-export interface HttpRequest {
-  method: string;
-  url: URL;
-  headers?: Record<string, string>;
-  body?: Dispatcher.DispatchOptions['body'];
-  signal?: AbortSignal;
-  highWaterMark?: number;
-  /** A large blob GET: use a bare socket whose body lends its bytes (socket.ts), unless proxied. */
-  lend?: boolean;
-}
-
 /** How a connection to an origin is made: through a proxy, or directly with these TLS options. */
 interface ConnectPlan {
   proxy?: string;
@@ -359,6 +273,7 @@ export class Transport {
   private origins = new Map<string, OriginOptions>();
   private pending = new Map<string, Promise<Dispatcher>>();
   private plans = new Map<string, Promise<ConnectPlan>>();
+  private socketPools = new Map<string, SocketPool>();
   /** Bodies on bare sockets (opened ahead maybe, never read): closed by close(). */
   private lent = new Set<ResponseBody>();
 
@@ -419,6 +334,26 @@ export class Transport {
   }
 
   /**
+   * The bare-socket connections to an origin (a redirect target has its own), made with that
+   * origin's TLS options; as many stay idle as the undici pool may hold connections.
+   */
+  private socketPool(url: URL, tls: SocketRequest['tls']): SocketPool {
+    let p = this.socketPools.get(url.origin);
+    if (!p) {
+      p = new SocketPool(new URL(url.origin), tls, this.connections);
+      this.socketPools.set(url.origin, p);
+    }
+    return p;
+  }
+
+  /** Bare-socket connections opened so far, all origins (tests check that they are reused). */
+  get socketsOpened(): number {
+    let n = 0;
+    for (const p of this.socketPools.values()) n += p.opened;
+    return n;
+  }
+
+  /**
    * One HTTP exchange; low-level failures come back as classified AceErrors. The body arrives
    * through a DispatchBody (no undici Readable in between), or for a large blob GET (`lend`)
    * through a bare socket (socket.ts).
@@ -428,7 +363,7 @@ export class Transport {
       const plan = await this.plan(req.url.origin);
       if (!plan.proxy) {
         try {
-          const res = await socketRequest({ url: req.url, headers: req.headers ?? {}, signal: req.signal, tls: plan.tls, timeoutMs: BODY_TIMEOUT_MS, what });
+          const res = await socketRequest(this.socketPool(req.url, plan.tls), { url: req.url, headers: req.headers ?? {}, signal: req.signal, tls: plan.tls, timeoutMs: BODY_TIMEOUT_MS, what });
           for (const b of this.lent) if (b.destroyed) this.lent.delete(b);
           this.lent.add(res.body);
           return res;
@@ -495,6 +430,8 @@ export class Transport {
   async close(): Promise<void> {
     for (const b of this.lent) b.destroy();
     this.lent.clear();
+    for (const p of this.socketPools.values()) p.close();
+    this.socketPools.clear();
     const pools = [...this.pools.values()];
     this.pools.clear();
     this.pending.clear();

@@ -9,6 +9,7 @@ import { LedgerWriter, readLedger, recordsOnMedium } from '../archive/ledger.js'
 import type { Compression } from '../archive/output.js';
 import type { LayoutOptions } from '../archive/entries.js';
 import { writeArchive } from '../archive/writer.js';
+import { DEFAULT_WINDOW } from '../archive/prefetch.js';
 import { type Plan, type SkipSet, existingBlobs, makePlan } from '../plan/plan.js';
 import { type WriterError, openSink } from '../sink/index.js';
 import type { SinkResult, VolumeResult } from '../sink/types.js';
@@ -39,6 +40,10 @@ export interface SerializeRequest {
   resumeRehash?: boolean;
   manifestJson: boolean;
   recursive: boolean;
+  /** Requests in flight at most (--concurrency); default: the config's concurrentHTTP, else 64. */
+  concurrency?: number;
+  /** Bytes held or in flight ahead of the blob being written (--prefetch-size). */
+  prefetchBytes?: number;
   registry: RegistryOptions;
   reporter: Reporter;
   signal: AbortSignal;
@@ -98,19 +103,41 @@ async function serializeLocked(req: SerializeRequest, checkpoint: string | undef
     for (const message of resume.notes) reporter.emit({ type: 'note', message });
   }
 
+  // One limit for requests in flight: the plan's manifest fetches, the window's downloads and
+  // the connections per origin that carry them.
+  const requests = req.concurrency ?? req.registry.concurrency ?? req.registry.config?.concurrentHTTP ?? DEFAULT_WINDOW.requests;
+  const window = { requests, bytes: req.prefetchBytes ?? DEFAULT_WINDOW.bytes };
   // Registry warnings (an unusable certs.d CA) reach the operator like every other log line.
-  const registry = { ...req.registry, warn: (message: string) => reporter.emit({ type: 'log', level: 'warn', message }) };
+  const registry = { ...req.registry, concurrency: requests, warn: (message: string) => reporter.emit({ type: 'log', level: 'warn', message }) };
   const source = await openSource(req.image, registry);
   try {
-    for (const ref of req.existing) {
-      const ex = await openSource(ref, registry);
-      try {
-        await existingBlobs(ex, ref, skip);
-      } finally {
-        await ex.close();
-      }
+    // EXISTING-IMAGEs load at the same time as IMAGE's graph (the plan waits for them only
+    // before its walk); each fills its own set, merged in command-line order, so the reason
+    // given for a skip does not depend on which answered first.
+    const existing = Promise.all(
+      req.existing.map(async (ref) => {
+        const found: SkipSet = new Map();
+        const ex = await openSource(ref, registry);
+        try {
+          await existingBlobs(ex, ref, found, requests);
+        } finally {
+          await ex.close();
+        }
+        return found;
+      }),
+    ).then((sets) => {
+      for (const found of sets) for (const [digest, why] of found) if (!skip.has(digest)) skip.set(digest, why);
+      return skip;
+    });
+    existing.catch(() => undefined); // awaited below
+    let plan: Plan;
+    try {
+      plan = await makePlan(source, { skip: existing, recursive: req.recursive, refName: source.refName, sourceName: req.image, concurrency: requests });
+    } catch (e) {
+      // An EXISTING-IMAGE's failure is reported first, as when they were resolved before IMAGE.
+      await existing;
+      throw e;
     }
-    const plan = await makePlan(source, { skip, recursive: req.recursive, refName: source.refName, sourceName: req.image });
     reporter.emit({ type: 'resolve', ref: req.image, descriptor: plan.root });
     if (resume) checkResumeMatchesPlan(resume, plan, req.image);
     const layout: LayoutOptions = { version: VERSION, manifestJson: req.manifestJson, imageRef: req.image };
@@ -144,7 +171,7 @@ async function serializeLocked(req: SerializeRequest, checkpoint: string | undef
     let piece: Piece = { plan, fetcher: source, continueAt, dirs: resume?.continueFile?.dirs, volume: 1 };
     try {
       for (;;) {
-        const next = await writePiece(req, piece, { ledger, layout, summary, onVolume });
+        const next = await writePiece(req, piece, { ledger, layout, summary, onVolume, window });
         if (!next) break;
         piece = next;
       }
@@ -178,6 +205,8 @@ interface Piece {
 
 interface RunContext {
   ledger?: LedgerWriter;
+  /** The prefetch window (archive/prefetch.ts). */
+  window: { requests: number; bytes: number };
   layout: LayoutOptions;
   summary: RunSummary;
   onVolume: (v: VolumeResult) => void;
@@ -267,6 +296,7 @@ async function writePiece(req: SerializeRequest, piece: Piece, ctx: RunContext):
       signal: req.signal.aborted ? req.signal : pieceAbort.signal,
       continueAt,
       dirsPresent: piece.dirs,
+      window: ctx.window,
     });
     summary.blobsWritten += result.blobsWritten;
     sinkResult = await sink.close();

@@ -82,7 +82,7 @@ export interface Sink {
   write(chunk: Uint8Array): Promise<void> | undefined;
   /**
    * A view of the ring's free space at its head, at most `max` bytes, for a producer to receive
-   * its next bytes into (source/types.ts Landing); undefined while write() has bytes queued or
+   * its next bytes into (stream/blob-stream.ts Landing); undefined while write() has bytes queued or
    * the free space is small. Handing write() the filled part (a subarray from the view's start)
    * publishes it without a copy. The view is good only until anything else is written.
    */

@@ -1,4 +1,10 @@
 import type { Descriptor } from '../oci/descriptor.js';
+import type { BlobStream } from '../stream/blob-stream.js';
+import type { MountOutcome, UploadSession } from '../registry/mounts.js';
+
+// The stream primitives live in src/stream (sources and the registry client both use them).
+export type { BlobStream, ChunkWriter, Landing } from '../stream/blob-stream.js';
+export type { MountOutcome, UploadSession } from '../registry/mounts.js';
 
 /**
  * Read capabilities of an image source (a registry repository or an OCI layout), one method each
@@ -16,27 +22,6 @@ export interface Resolver {
 export interface ManifestFetcher {
   /** Fetch a manifest's bytes by descriptor (size-limited; the caller verifies the digest). */
   fetchManifest(desc: Descriptor): Promise<Uint8Array>;
-}
-
-/**
- * Receives a blob's bytes in order. The chunk is lent: its memory may be reused once this returns,
- * or, when this returns a promise, once that settles (the producer waits for it).
- */
-export type ChunkWriter = (chunk: Uint8Array) => Promise<void> | undefined;
-
-/**
- * Memory the consumer offers for the producer to receive the next bytes into, so that they need
- * no copy: a view of at most `max` bytes (the free space at the head of the native ring), or
- * undefined (then the producer uses its own buffer). Bytes received into a view go to the
- * ChunkWriter as a subarray that starts at the view's first byte, before anything else is
- * written, and the consumer then keeps them in place. A producer asks again for every read and
- * must not use a view once it has written anything else or stopped reading.
- */
-export type Landing = (max: number) => Buffer | undefined;
-
-/** A blob's bytes, to be consumed once: iterated (chunks handed over) or piped (chunks lent). */
-export interface BlobStream extends AsyncIterable<Uint8Array> {
-  pipeTo(write: ChunkWriter, landing?: Landing): Promise<void>;
 }
 
 export interface BlobFetcher {
@@ -65,7 +50,21 @@ export interface BlobPusher {
    * Upload a blob from a stream. The upload is committed (the final PUT ?digest=) only after
    * `verify()` resolves true, so an unverified blob never becomes visible in the registry.
    */
-  pushBlob(desc: Descriptor, data: AsyncIterable<Uint8Array>, verify: () => Promise<boolean>): Promise<void>;
+  pushBlob(desc: Descriptor, data: AsyncIterable<Uint8Array>, verify: () => Promise<boolean>, session?: UploadSession): Promise<void>;
+}
+
+/**
+ * Cross-repository mounts into a registry repository (registry/mounts.ts). `from` is another
+ * repository of the same registry; undefined asks the registry to find the blob itself.
+ */
+export interface BlobMounter {
+  /** `registry` names the registry (host[:port]) and `repository` the target, for the location cache. */
+  readonly registry: string;
+  readonly repository: string;
+  /** With `keepUpload`, a 202's upload session comes back for pushBlob; otherwise it is cancelled. */
+  mountBlob(desc: Descriptor, from: string | undefined, keepUpload?: boolean): Promise<MountOutcome>;
+  /** Whether `repository` holds the blob (what a dry run asks instead of mounting). */
+  blobIn(repository: string, desc: Descriptor): Promise<boolean>;
 }
 
 export interface ManifestPusher {
@@ -74,7 +73,7 @@ export interface ManifestPusher {
   pushManifest(desc: Descriptor, bytes: Uint8Array, tag?: string): Promise<void>;
 }
 
-export interface ImageTarget extends BlobPusher, ManifestPusher {
+export interface ImageTarget extends BlobPusher, ManifestPusher, BlobMounter {
   readonly name: string;
   /** Tag to apply to the root (from IMAGE), `latest` if none. */
   readonly tag: string;

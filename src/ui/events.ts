@@ -44,6 +44,9 @@ export interface RunSummary {
   blobsSkipped: number;
   bytesWritten: number;
   bytesSkipped: number;
+  /** deserialize: blobs mounted from another repository of the registry (issue 16). */
+  blobsMounted?: number;
+  bytesMounted?: number;
   durationMs: number;
   sink?: SinkResult;
   checkpoint?: string;

@@ -40,8 +40,10 @@ export function summaryLines(state: RunState, c: ChalkInstance): string[] {
   const written = d.ok ? s.blobsWritten : Math.max(s.blobsWritten, state.blobsDone);
   // deserialize pushes to a registry: its words, not an archive's.
   const push = /deserialize$/.test(state.command);
-  const [did, skippedWord] = push ? ['pushed', 'already in the registry'] : ['written', 'skipped'];
-  lines.push(`  ${label('blobs')}${written}${d.ok ? '' : planned} ${did}${blobBytes}, ${s.blobsSkipped} ${skippedWord} (${humanBytes(s.bytesSkipped)})`);
+  const [did, skippedWord] = push ? ['uploaded', 'already in the repository'] : ['written', 'skipped'];
+  // Mounted blobs (issue 16) moved no bytes: counted apart from the uploaded ones.
+  const mounted = s.blobsMounted ? `, ${s.blobsMounted} mounted (${humanBytes(s.bytesMounted ?? 0)})` : '';
+  lines.push(`  ${label('blobs')}${written}${d.ok ? '' : planned} ${did}${blobBytes}${mounted}, ${s.blobsSkipped} ${skippedWord} (${humanBytes(s.bytesSkipped)})`);
   const onto = push ? ' pushed' : state.dest ? ` to ${state.dest}` : '';
   lines.push(`  ${label('bytes')}${formatBytes(s.bytesWritten)}${onto}, mean ${formatRate(s.bytesWritten / secs)}`);
   const k = s.sink;

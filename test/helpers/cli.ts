@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -11,12 +14,26 @@ export interface CliResult {
   stderr: string;
 }
 
+/**
+ * deserialize keeps a blob-location cache under $XDG_CACHE_HOME: tests get one of their own per
+ * test process (a test may pass another), never the user's.
+ */
+let cacheHome: string | undefined;
+function testCacheHome(): string {
+  if (!cacheHome) {
+    const dir = mkdtempSync(join(tmpdir(), 'ace-dt-cache-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    cacheHome = dir;
+  }
+  return cacheHome;
+}
+
 /** Run the built CLI (dist/, built by `npm test`'s pretest) as a child process. */
 export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: opts.cwd ?? ROOT,
-      env: { ...process.env, NO_COLOR: '1', ...opts.env },
+      env: { ...process.env, NO_COLOR: '1', XDG_CACHE_HOME: testCacheHome(), ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -11,12 +11,13 @@
  * - 'no-range': like drop-once, but every later request gets the whole blob with 200, ignoring
  *   Range (a resume is impossible).
  * - '500-then-ok' / '429-then-ok': the first `failures` requests (any path except /v2/) get 500 or
- *   429 (with `Retry-After: 0`), then it proxies.
+ *   429 (with `Retry-After: 0`), then it proxies; `passFirst` lets that many through before.
  * - 'lie-size': a manifest GET returns the manifest plus `extra` bytes of trailing whitespace.
  * - 'redirect': blob GETs answer 307 to a second listener on another port (`redirectHost`), which
  *   proxies; every request's headers are recorded so a test can see what reached which host.
  * - 'no-digest': manifest answers lack Docker-Content-Digest (some registries' HEAD does).
- * - 'proxy': just proxies (and records).
+ * - 'proxy': just proxies (and records), keeping the client's Host header so that the registry's
+ *   upload Locations point back through this server and uploads are recorded too.
  */
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -31,6 +32,8 @@ export interface FaultOptions {
   digest?: string;
   afterBytes?: number;
   failures?: number;
+  /** With '500-then-ok' / '429-then-ok': requests let through before the failures start. */
+  passFirst?: number;
   extra?: number;
   /** With 'redirect': where the second listener proxies to (default: `upstream`), e.g. a registry
    * without auth holding the same blobs, as a storage backend behind signed URLs would be. */
@@ -63,6 +66,7 @@ export async function startFaultyServer(opts: FaultOptions): Promise<FaultyServe
   const requests: RecordedRequest[] = [];
   const after = opts.afterBytes ?? 1000;
   let failuresLeft = opts.failures ?? 2;
+  let passLeft = opts.passFirst ?? 0;
   const dropped = new Set<string>();
   let redirectHost = '';
 
@@ -72,7 +76,7 @@ export async function startFaultyServer(opts: FaultOptions): Promise<FaultyServe
   };
 
   function forward(req: IncomingMessage, res: ServerResponse, headers: IncomingMessage['headers'], onResponse?: (up: IncomingMessage) => void, to = upstream): void {
-    const h = { ...headers, host: to.host };
+    const h = opts.mode === 'proxy' ? headers : { ...headers, host: to.host };
     const up = httpRequest(new URL(req.url!, to), { method: req.method, headers: h }, (upRes) => {
       if (onResponse) return onResponse(upRes);
       res.writeHead(upRes.statusCode ?? 502, upRes.headers);
@@ -92,7 +96,8 @@ export async function startFaultyServer(opts: FaultOptions): Promise<FaultyServe
       switch (opts.mode) {
         case '500-then-ok':
         case '429-then-ok':
-          if (path !== '/v2/' && failuresLeft > 0) {
+          if (path !== '/v2/' && passLeft > 0) passLeft--;
+          else if (path !== '/v2/' && failuresLeft > 0) {
             failuresLeft--;
             req.resume();
             const status = opts.mode === '500-then-ok' ? 500 : 429;

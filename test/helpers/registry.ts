@@ -165,6 +165,12 @@ export interface TokenAuthOptions {
   expiresIn?: number;
   /** Issue tokens to anonymous clients too (pull only). */
   anonymousPull?: boolean;
+  /**
+   * Repositories the user may not pull: the token service leaves `pull` out of any scope it
+   * grants on them (granting the rest, as token services grant the intersection), and a
+   * cross-repository mount from them is then refused (it needs pull on `from`).
+   */
+  pullDenied?: string[];
 }
 
 export interface TokenAuthProxy {
@@ -226,6 +232,14 @@ export async function startTokenAuthProxy(opts: TokenAuthOptions): Promise<Token
           scopes = scopes.map((s) => s.replace(/:pull,push$|:push,pull$|:push$/, ':pull'));
         }
       }
+      if (opts.pullDenied?.length) {
+        scopes = scopes.flatMap((s) => {
+          const [kind, name, actions] = s.split(':');
+          if (kind !== 'repository' || !opts.pullDenied!.includes(name)) return [s];
+          const left = actions.split(',').filter((a) => a !== 'pull');
+          return left.length ? [`${kind}:${name}:${left.join(',')}`] : [];
+        });
+      }
       const token = `tok-${++counter}-${Math.random().toString(36).slice(2)}`;
       tokens.set(token, { scopes, expires: Date.now() + expiresIn * 1000 });
       issued.push({ user, scopes, token, grant });
@@ -248,7 +262,9 @@ export async function startTokenAuthProxy(opts: TokenAuthOptions): Promise<Token
     const m = /^\/v2\/(.+?)\/(manifests|blobs|tags|referrers)\//.exec(path);
     const repo = m?.[1];
     const action = req.method === 'GET' || req.method === 'HEAD' ? 'pull' : 'push';
-    const scope = repo ? `repository:${repo}:${action === 'pull' ? 'pull' : 'pull,push'}` : '';
+    // A cross-repository mount also needs pull on its source (distribution's access records).
+    const from = req.method === 'POST' && m?.[2] === 'blobs' ? new URL(req.url ?? '/', 'http://x').searchParams.get('from') : null;
+    const scope = repo ? `repository:${repo}:${action === 'pull' ? 'pull' : 'pull,push'}${from ? ` repository:${from}:pull` : ''}` : '';
     const deny = () => {
       req.resume();
       res.writeHead(401, {
@@ -260,13 +276,13 @@ export async function startTokenAuthProxy(opts: TokenAuthOptions): Promise<Token
     const auth = req.headers.authorization;
     const t = auth?.startsWith('Bearer ') ? tokens.get(auth.slice(7)) : undefined;
     if (!t || t.expires < Date.now()) return deny();
-    if (repo) {
-      const ok = t.scopes.some((s) => {
-        const [kind, name, actions] = s.split(':');
-        return kind === 'repository' && name === repo && actions.split(',').includes(action);
+    const allows = (name: string, act: string) =>
+      t.scopes.some((s) => {
+        const [kind, n, actions] = s.split(':');
+        return kind === 'repository' && n === name && actions.split(',').includes(act);
       });
-      if (!ok) return deny();
-    }
+    if (repo && !allows(repo, action)) return deny();
+    if (from && !allows(from, 'pull')) return deny();
     const up = request(new URL(req.url ?? '/', upstream), { method: req.method, headers: { ...req.headers, host: upstream.host, authorization: '' } }, (upRes) => {
       res.writeHead(upRes.statusCode ?? 502, upRes.headers);
       upRes.pipe(res);

@@ -175,8 +175,11 @@ t.test('a large blob that is missing: the registry error, named', async (t) => {
 
 t.test('a header value with a line break is refused, not sent', async (t) => {
   const { socketRequest } = await import('../../src/registry/socket.js');
+  const { SocketPool } = await import('../../src/registry/socket-pool.js');
   const url = new URL(`http://${host}/v2/s/img/blobs/sha256:${'1'.repeat(64)}`);
-  await t.rejects(socketRequest({ url, headers: { Authorization: 'Bearer x\r\nX-Injected: 1' }, timeoutMs: 1000, what: 'fetch blob' }), {
+  const pool = new SocketPool(new URL(url.origin), undefined, 2);
+  t.teardown(() => pool.close());
+  await t.rejects(socketRequest(pool, { url, headers: { Authorization: 'Bearer x\r\nX-Injected: 1' }, timeoutMs: 1000, what: 'fetch blob' }), {
     code: 'EREGISTRY',
     message: /refusing to send header Authorization: it contains a line break/,
   });

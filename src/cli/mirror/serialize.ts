@@ -20,6 +20,11 @@ export function parseCheckpointOffsets(values: string[]): { path: string; offset
   });
 }
 
+function positiveInteger(flag: string, value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 1024) throw new UsageError(`${flag}: ${JSON.stringify(value)} is not a whole number between 1 and 1024`);
+  return Number(value);
+}
+
 /** Quote a word for a POSIX shell only when it needs it. */
 function shellWord(w: string): string {
   return /^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
@@ -93,6 +98,8 @@ export class SerializeCommand extends BaseCommand {
   volumeSize = Option.String('--volume-size', { description: 'Write DEST.001, DEST.002, ... of exactly SIZE bytes each but the last (at least --block-size); cat of the volumes in numeric order is the archive' });
   nextVolume = Option.String('--next-volume', { description: 'When a tape is full, run CMD (shell; ACE_DT_VOLUME, ACE_DT_DEST in its environment) and continue on the next tape in the same run; with --volume-size, run it between volumes. Without it, a terminal prompts for the next tape' });
   resumeRehash = Option.Boolean('--resume-rehash', false, { description: 'Before continuing a file, read every kept blob back and check its digest (every tar header is checked in any case)' });
+  concurrency = Option.String('--concurrency', { description: 'Requests in flight to the registry at most, for the plan and for blob downloads ahead of the one being written (default 64, or concurrentHTTP / ACE_DT_CONCURRENT_HTTP)' });
+  prefetchSize = Option.String('--prefetch-size', { description: 'Bytes of blobs held in memory or in flight ahead of the one being written; the archive order is kept (default 48 MiB)' });
 
   /** --volume-size and --next-volume: what they need of DEST (usage errors, exit 2). */
   private volumeOptions(blockSize: number): number | undefined {
@@ -162,6 +169,8 @@ export class SerializeCommand extends BaseCommand {
         askNextVolume: this.nextVolume === undefined && process.stdin.isTTY ? askOnTerminal(reporter, this.context.stderr) : undefined,
         manifestJson: this.manifestJson,
         recursive: this.recursive,
+        concurrency: this.concurrency === undefined ? undefined : positiveInteger('--concurrency', this.concurrency),
+        prefetchBytes: this.prefetchSize === undefined ? undefined : byteSizeOption('--prefetch-size', this.prefetchSize, 0),
         registry: await this.registryOptions(controller.signal),
         reporter,
         signal: controller.signal,
