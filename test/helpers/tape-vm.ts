@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { Test } from 'tap';
 import { ROOT } from './cli.js';
 
 /** The project's tape rig (test/tape/rig/README.md), or another one named by $TAPE_VM. */
@@ -44,4 +45,30 @@ export function runInTapeVm(
     child.on('error', reject);
     child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
   });
+}
+
+/**
+ * Run a guest script that prints TAP lines (test/tape/guest/*.mjs) in one tape-vm guest, with the
+ * repository as its working directory, and turn each of its results into an assertion here; skip
+ * with the reason when the rig or the build is not there.
+ */
+export async function runGuestSuite(t: Test, name: string, script: string, opts: { size: string; timeout: number; minChecks: number }): Promise<void> {
+  const why = tapeVmAvailable() ?? (existsSync(resolve(ROOT, 'dist/cli/main.js')) ? undefined : 'dist/ is not built (npm run build)');
+  if (why) {
+    t.test(`tape ${name} suite`, { skip: `tape ${name} suite: ${why}` }, async () => {});
+    return;
+  }
+  const started = Date.now();
+  const run = await runInTapeVm(`node ${JSON.stringify(resolve(ROOT, script))}`, { cwd: ROOT, size: opts.size, timeout: opts.timeout });
+  t.comment(`tape-vm ${name} suite took ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  const lines = run.stdout.split('\n');
+  const results = lines.filter((l) => /^(not )?ok \d+ - /.test(l));
+  t.ok(results.length >= opts.minChecks, `the guest reported its checks (exit ${run.code}): ${run.stderr.slice(-2000)}`);
+  for (const [i, line] of lines.entries()) {
+    const m = /^(not )?ok \d+ - (.*)$/.exec(line);
+    if (!m) continue;
+    const detail = lines.slice(i + 1).filter((l, j, a) => l.startsWith('  #') && a.slice(0, j).every((x) => x.startsWith('  #'))).join('\n');
+    t.ok(!m[1], detail ? `${m[2]}\n${detail}` : m[2]);
+  }
+  t.equal(run.code, 0, 'guest exit status');
 }

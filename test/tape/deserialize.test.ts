@@ -4,26 +4,6 @@
  * lines; each becomes an assertion here.
  */
 import t from 'tap';
-import fs from 'node:fs';
-import path from 'node:path';
-import { ROOT } from '../helpers/cli.js';
-import { runInTapeVm, tapeVmAvailable } from '../helpers/tape-vm.js';
+import { runGuestSuite } from '../helpers/tape-vm.js';
 
-const why = tapeVmAvailable() ?? (fs.existsSync(path.join(ROOT, 'dist/cli/main.js')) ? undefined : 'dist/ is not built (npm run build)');
-if (why) {
-  t.test('tape deserialize suite', { skip: `tape deserialize suite: ${why}` }, async () => {});
-} else {
-  const started = Date.now();
-  const run = await runInTapeVm(`node ${JSON.stringify(path.join(ROOT, 'test/tape/guest/deserialize.mjs'))}`, { cwd: ROOT, size: '256M', timeout: 1500 });
-  t.comment(`tape-vm deserialize suite took ${((Date.now() - started) / 1000).toFixed(0)} s`);
-  const lines = run.stdout.split('\n');
-  const results = lines.filter((l) => /^(not )?ok \d+ - /.test(l));
-  t.ok(results.length >= 10, `the guest reported its checks (exit ${run.code}): ${run.stderr.slice(-2000)}`);
-  for (const [i, line] of lines.entries()) {
-    const m = /^(not )?ok \d+ - (.*)$/.exec(line);
-    if (!m) continue;
-    const detail = lines.slice(i + 1).filter((l, j, a) => l.startsWith('  #') && a.slice(0, j).every((x) => x.startsWith('  #'))).join('\n');
-    t.ok(!m[1], detail ? `${m[2]}\n${detail}` : m[2]);
-  }
-  t.equal(run.code, 0, 'guest exit status');
-}
+await runGuestSuite(t, 'deserialize', 'test/tape/guest/deserialize.mjs', { size: '256M', timeout: 1500, minChecks: 10 });
