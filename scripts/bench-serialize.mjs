@@ -12,6 +12,8 @@
 //   npm run bench                                    # 8 GB (40 layers x 200 MB), a warm-up, 3 rounds
 //   BENCH_LAYERS=15 BENCH_LAYER_MB=150 npm run bench # 2.25 GB: all of it fits in the page cache
 //   BENCH_LAYERS=8 BENCH_LAYER_MB=64 BENCH_ROUNDS=5 npm run bench
+//   BENCH_BASELINE=/path/to/old/bin/ace-dt.js npm run bench   # also runs another build ("before")
+//                                                             # in the same rounds (a refactor's figures)
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,8 +52,10 @@ try {
     return { secs, rssMB: rssKB / 1024, cpu: user + sys, registryCpu: registryCpu() - r0 };
   }
   const out = join(work, 'out.tar');
+  const baseline = process.env.BENCH_BASELINE;
   const peers = {
     ours: () => timed(process.execPath, [join(root, 'bin/ace-dt.js'), 'mirror', 'serialize', ref, out, '-q']),
+    ...(baseline ? { before: () => timed(process.execPath, [baseline, 'mirror', 'serialize', ref, out, '-q']) } : {}),
     skopeo: () => {
       rmSync(out, { force: true });
       return timed('skopeo', ['copy', '--all', '-q', '--src-tls-verify=false', `docker://${ref}`, `oci-archive:${out}:v1`]);
@@ -64,8 +68,8 @@ try {
       return timed('bash', ['-c', script]);
     },
   };
-  const results = { ours: [], skopeo: [], curl: [] };
   const names = Object.keys(peers);
+  const results = Object.fromEntries(names.map((n) => [n, []]));
   // One discarded run of each tool first: right after the push the machine is still settling
   // (the registry's writeback, page reclaim), and in three runs of this bench every tool's
   // slowest round was its first one, which the rotation below always gives to ours.
@@ -108,6 +112,7 @@ try {
   console.log(`ours / skopeo = ${(m.ours.mbps / m.skopeo.mbps).toFixed(2)}x (target >= 5)`);
   console.log(`ours / curl   = ${(m.ours.mbps / m.curl.mbps).toFixed(2)}x (target >= 1.0)`);
   console.log(`ours peak RSS = ${m.ours.rss.toFixed(0)} MB (target <= 200)`);
+  if (m.before) console.log(`ours / before = ${(m.ours.mbps / m.before.mbps).toFixed(2)}x (CPU ${m.ours.cpu.toFixed(2)} vs ${m.before.cpu.toFixed(2)} s/GB)`);
 } finally {
   await reg.stop();
   rmSync(work, { recursive: true, force: true });
