@@ -48,6 +48,11 @@ export interface ResumeState {
   notes: string[];
   /** Problems found (damage, a missing piece): everything they touch is written again. */
   warnings: string[];
+  /**
+   * Earlier tape archives of the job that hold blobs: the volume this run writes is the next one
+   * (ACE_DT_VOLUME and the prompt go on counting across processes, issue 14).
+   */
+  tapeVolumes: number;
 }
 
 export interface ResumeRequest {
@@ -133,7 +138,7 @@ export async function loadResume(req: ResumeRequest): Promise<ResumeState> {
     // Killed before its first record: nothing to keep, and the job starts over.
     notes.push(`resuming: checkpoint ${req.checkpoint} records no run yet; the job starts over`);
     const last: RunEnd = { mediumBytes: 0, reason: 'no run recorded', source: 'user' };
-    return { path: req.checkpoint, skip: new Map(), ledgerPrefix: text, last, runs, notes, warnings: [] };
+    return { path: req.checkpoint, skip: new Map(), ledgerPrefix: text, last, runs, notes, warnings: [], tapeVolumes: 0 };
   }
   const warnings: string[] = [];
   const destStat = req.dest === '-' ? undefined : await stat(req.dest).catch(() => undefined);
@@ -237,5 +242,6 @@ export async function loadResume(req: ResumeRequest): Promise<ResumeState> {
   const lastOffset = Math.max(lastRun.start?.archiveStart ?? 0, lastRun.records.at(-1)?.offset ?? 0);
   let ledgerPrefix = text;
   if (measured) ledgerPrefix += runEndLine(last, lastOffset);
-  return { path: req.checkpoint, skip, ledgerPrefix, continueFile, last, runs, root, notes, warnings };
+  const tapeVolumes = live.filter((p) => p.kind === 'tape' && p.kept.length > 0).length;
+  return { path: req.checkpoint, skip, ledgerPrefix, continueFile, last, runs, root, notes, warnings, tapeVolumes };
 }

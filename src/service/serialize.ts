@@ -168,7 +168,7 @@ async function serializeLocked(req: SerializeRequest, checkpoint: string | undef
       volumes.push(v);
       reporter.emit({ type: 'volume', ...v });
     };
-    let piece: Piece = { plan, fetcher: source, continueAt, dirs: resume?.continueFile?.dirs, volume: 1 };
+    let piece: Piece = { plan, fetcher: source, continueAt, dirs: resume?.continueFile?.dirs, volume: 1 + (resume?.tapeVolumes ?? 0) };
     try {
       for (;;) {
         const next = await writePiece(req, piece, { ledger, layout, summary, onVolume, window });

@@ -78,9 +78,10 @@ function progressLine(state: RunState, p: Progress, o: FrameOptions): Seg[] {
   const { c, width } = o;
   const plan = state.plan!;
   const pct = p.fraction !== undefined ? formatPercent(p.fraction) : '';
-  const amount = plan.compression
-    ? `${humanBytes(state.blobBytesDone)} of ${humanBytes(plan.bytes)} blob data, ${humanBytes(p.done)} written (${plan.compression})`
-    : `${humanBytes(p.done)} of ${humanBytes(p.total ?? 0)}`;
+  const amount =
+    p.total === undefined
+      ? `${humanBytes(state.blobBytesDone)} of ${humanBytes(plan.bytes)} blob data, ${humanBytes(p.done)} written${writtenNote(plan)}`
+      : `${humanBytes(p.done)} of ${humanBytes(p.total)}`;
   const eta = p.etaMs !== undefined && p.fraction !== undefined && p.fraction < 1 ? `ETA ${formatDuration(p.etaMs)}` : p.fraction === 1 ? 'finishing' : 'ETA -';
   const tail: Seg[] = [
     { text: ` ${amount}` },
@@ -99,6 +100,14 @@ function progressLine(state: RunState, p: Progress, o: FrameOptions): Seg[] {
   return progressLine;
 }
 
+/**
+ * Progress counts blob bytes when the archive's size does not measure the job: compressed, or
+ * after a tape change (RunState.progress); the bytes written are then told apart.
+ */
+function writtenNote(plan: NonNullable<RunState['plan']>): string {
+  return plan.compression ? ` (${plan.compression})` : ' (all tapes)';
+}
+
 /** One plain status line (no colour, no escape codes) for logs and pipes. */
 export function statusLine(state: RunState, now: number): string {
   const p = state.progress(now);
@@ -109,8 +118,8 @@ export function statusLine(state: RunState, now: number): string {
     const cur = state.current ? `, current ${shortDigest(state.current.descriptor.digest)} (${humanBytes(state.current.descriptor.size)})` : '';
     return `status: ${humanBytes(p.done)}, ${formatRate(p.rate)}, blobs ${state.blobsDone} done${cur}`;
   }
-  if (plan.compression) parts.push(`${humanBytes(state.blobBytesDone)} of ${humanBytes(plan.bytes)} blob data (${formatPercent(p.fraction ?? 0)}), ${humanBytes(p.done)} written (${plan.compression})`);
-  else parts.push(`${humanBytes(p.done)} of ${humanBytes(p.total ?? 0)} (${formatPercent(p.fraction ?? 0)})`);
+  if (p.total === undefined) parts.push(`${humanBytes(state.blobBytesDone)} of ${humanBytes(plan.bytes)} blob data (${formatPercent(p.fraction ?? 0)}), ${humanBytes(p.done)} written${writtenNote(plan)}`);
+  else parts.push(`${humanBytes(p.done)} of ${humanBytes(p.total)} (${formatPercent(p.fraction ?? 0)})`);
   parts.push(formatRate(p.rate));
   if (p.etaMs !== undefined && (p.fraction ?? 0) < 1) parts.push(`ETA ${formatDuration(p.etaMs)}`);
   const s = state.stats;

@@ -196,7 +196,7 @@ class UiReporter implements Reporter {
   }
 
   setStatsSource(source: () => SinkStats): void {
-    this.state.statsSource = source;
+    this.state.setStatsSource(source);
     this.activate();
     if (this.debug && !this.debugTimer) {
       this.debugTimer = setInterval(() => {

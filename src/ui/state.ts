@@ -40,6 +40,11 @@ export class RunState {
   error?: { code: string; message: string };
   done?: { ok: boolean; summary: RunSummary; interrupted: boolean };
   private samples: { t: number; written: number }[] = [];
+  /**
+   * Bytes the writers of earlier tapes wrote (--next-volume: each tape gets a writer of its own,
+   * whose counters start at 0). The display counts on from them instead of starting over.
+   */
+  private writtenBefore = 0;
 
   constructor(now: number) {
     this.startedAt = now;
@@ -90,6 +95,24 @@ export class RunState {
     }
   }
 
+  /**
+   * The writer of the next piece of the run (a new tape). Its counters start at 0: what the
+   * earlier writers wrote is kept, so bytes, rate and ETA go on across the tape change.
+   */
+  setStatsSource(source: () => SinkStats): void {
+    if (this.statsSource) {
+      this.writtenBefore += this.readStats()?.written ?? 0;
+      this.stats = undefined;
+    }
+    this.statsSource = source;
+    this.readStats();
+  }
+
+  /** Bytes written so far, across tapes. */
+  private written(s: SinkStats | undefined): number {
+    return s ? this.writtenBefore + s.written : this.lastOffset;
+  }
+
   /** The writer's counters now (a failing source is ignored: the display must not kill the run). */
   readStats(): SinkStats | undefined {
     if (this.statsSource) {
@@ -104,8 +127,7 @@ export class RunState {
 
   /** Take a sample for the rate; call at the display's cadence. */
   sample(now: number): void {
-    const s = this.readStats();
-    const written = s ? s.written : this.lastOffset;
+    const written = this.written(this.readStats());
     this.samples.push({ t: now, written });
     while (this.samples.length > 2 && now - this.samples[1].t >= WINDOW_MS) this.samples.shift();
   }
@@ -113,7 +135,7 @@ export class RunState {
   progress(now: number): Progress {
     const s = this.stats;
     const compressed = this.plan?.compression !== undefined && this.plan.compression !== '';
-    const done = s ? s.written : this.lastOffset;
+    const done = this.written(s);
     const p: Progress = { done };
     const first = this.samples[0];
     const last = this.samples[this.samples.length - 1];
@@ -124,6 +146,12 @@ export class RunState {
         p.fraction = this.plan.bytes > 0 ? this.blobBytesDone / this.plan.bytes : 1;
         const elapsed = now - this.startedAt;
         if (p.fraction > 0 && p.fraction < 1) p.etaMs = (elapsed / p.fraction) * (1 - p.fraction);
+      } else if (this.writtenBefore > 0) {
+        // After a tape change the rest is an archive of its own (its headers, the blob the full
+        // tape cut, written again): the plan's archive size no longer measures the job, its blob
+        // bytes do.
+        p.fraction = this.plan.bytes > 0 ? this.blobBytesDone / this.plan.bytes : 1;
+        if (p.rate !== undefined && p.rate > 0) p.etaMs = (Math.max(0, this.plan.bytes - this.blobBytesDone) / p.rate) * 1000;
       } else {
         p.total = this.plan.archiveBytes;
         p.fraction = p.total > 0 ? Math.min(1, done / p.total) : 1;

@@ -59,6 +59,8 @@ if (why) {
     t.match(read('runB.err'), /the --next-volume command .* exited with status 3 before volume 2/);
     t.match(read('resumeB.cmd'), /--resume-from-checkpoint cpB\.jsonl/);
     t.equal(read('runB2.rc'), '0', `the resume: ${read('runB2.err')}`);
+    t.equal(read('loadsB.txt'), '2\n3', 'the resumed process goes on counting: its changer is asked for volume 3');
+    t.same(runs('cpB.jsonl', 'run-start').map((s) => s.volume ?? 1), [1, 2, 3], 'the ledger numbers the volumes across processes');
     await deserialize(t, 'failed', ['b1.tar', 'b2.tar', 'b3.tar']);
   });
 
@@ -70,6 +72,7 @@ if (why) {
     t.match(term, /ace-dt mirror serialize .*--resume-from-checkpoint cpC\.jsonl/);
     t.same(runs('cpC.jsonl', 'run-end').map((e) => e.reason), ['ENOSPC', 'ENOSPC', 'complete'], 'both full volumes are recorded, then the resume');
     t.equal(read('runC2.rc'), '0', `the resume: ${read('runC2.err')}`);
+    t.same(runs('cpC.jsonl', 'run-start').map((s) => s.volume ?? 1), [1, 2, 3], 'the resume after the prompt writes volume 3');
     await deserialize(t, 'prompt', ['c1.tar', 'c2.tar', 'c3.tar']);
   });
 }

@@ -202,6 +202,39 @@ t.test('frames fit the terminal width at every size; plain status line has no es
   t.match(status, /^status: 2\.0 kB of 4\.1 kB \(50\.0%\), 1\.0 kB\/s, ETA 2\.0 s, ring 23\.2% of 4\.1 kB, underruns 3, blobs 0\/2, 1 skipped, current 111111111111 \(1\.0 kB\)$/);
 });
 
+t.test('a tape change (--next-volume): bytes, rate and ETA go on from the earlier tapes, not from 0', async (t) => {
+  const s = new RunState(0);
+  s.apply(run()[0]);
+  s.startedAt = 0;
+  s.apply(run()[1]);
+  const stats = (written: number) => ({ accepted: written, written, records: 1, fill: 0, capacity: 4096, underruns: 0 });
+  let first = 1024;
+  s.setStatsSource(() => stats(first));
+  s.apply({ type: 'blob-begin', descriptor: blob(1, 1000), offset: 1536 });
+  s.apply({ type: 'blob-end', descriptor: blob(1, 1000), offset: 3072 });
+  t.equal(s.progress(0).done, 1024);
+  t.equal(s.progress(0).total, 4096, 'one tape: the archive size measures the job');
+  // The first tape took 2048 bytes when it filled; the second tape's writer starts at 0.
+  first = 2048;
+  s.setStatsSource(() => stats(0));
+  s.sample(500);
+  let p = s.progress(500);
+  t.equal(p.done, 2048, 'the bytes of the full tape are kept');
+  s.setStatsSource(() => stats(0));
+  t.equal(s.progress(500).done, 2048, 'a writer that wrote nothing adds nothing');
+  s.statsSource = () => stats(1000);
+  s.sample(1500);
+  p = s.progress(1500);
+  t.equal(p.done, 3048, 'the second tape counts on from the first');
+  t.equal(p.rate, 1000, 'the rate spans the change (1000 bytes in the second since the last sample)');
+  t.equal(p.total, undefined, 'after the change the archive size is not the measure');
+  t.equal(p.fraction, 1000 / 3000, 'blob bytes are');
+  t.equal(p.etaMs, 2000, 'the blob bytes left at the rate');
+  t.match(statusLine(s, 1500), /^status: 1\.0 kB of 3\.0 kB blob data \(33\.3%\), 3\.0 kB written \(all tapes\), 1\.0 kB\/s, ETA 2\.0 s, /);
+  const line = frameLines(s, 1500, { width: 160, unicode: false, c: new Chalk({ level: 0 }) })[0];
+  t.match(line, /33\.3% \[#+\.+\] 1\.0 kB of 3\.0 kB blob data, 3\.0 kB written \(all tapes\)  1\.0 kB\/s  ETA 2\.0 s/);
+});
+
 t.test('text helpers', async (t) => {
   t.equal(formatDuration(400), '0.4 s');
   t.equal(formatDuration(42_000), '42 s');

@@ -19,11 +19,12 @@ read_tapes a
 }
 
 # B: the command fails before volume 2 (the first time): exit 1 and the resume command; the
-# operator loads tape 2 and runs that command, whose changer now works.
+# operator loads tape 2 and runs that command, whose changer now works (and is told volume 3:
+# the numbering goes on across processes).
 part_b() {
 $TAPE_VM_LOAD 1 2>> load.err
 ace mirror serialize oci:layout:v1 /dev/nst0 --checkpoint cpB.jsonl -b 64Ki -m 2Mi --no-term \
-  --next-volume 'if [ -e retry ]; then $TAPE_VM_LOAD next; else touch retry; exit 3; fi' > runB.out 2> runB.err
+  --next-volume 'echo "$ACE_DT_VOLUME" >> loadsB.txt; if [ -e retry ]; then $TAPE_VM_LOAD next; else touch retry; exit 3; fi' > runB.out 2> runB.err
 echo $? > runB.rc
 $TAPE_VM_LOAD 2 2>> load.err
 cmd=$(grep -o 'ace-dt mirror serialize .*' runB.err | head -n 1)
