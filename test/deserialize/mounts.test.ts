@@ -168,3 +168,21 @@ t.test('a token service that grants push but not pull on the source: the mount f
   await sameAsSource(t, 'm5/copy', 'v1', pushed);
   t.equal(openUploads('m5/copy'), 0, 'no upload session left behind');
 });
+
+t.test('a registry that refuses mounts with 403 DENIED: every blob is uploaded, exit 0, no error', async (t) => {
+  const denying = await startFaultyServer({ upstream: reg.host, mode: 'mount-403' });
+  t.teardown(() => denying.stop());
+  const pushed = await pushTwoPlatformIndex(reg.host, 'm6/base', 'v1', { seed: 210 });
+  const file = await serialize(t, 'm6/base', 'v1');
+  const { env } = cacheHome(t);
+  const from = denying.requests.length;
+  const run = await runCli(['mirror', 'deserialize', '--mount-from', 'm6/base', file, `${denying.host}/m6/copy:v1`, '--no-term'], { env });
+  const requests = denying.requests.slice(from);
+  t.equal(run.code, 0, run.stderr);
+  t.ok(mountsOf(requests).length >= pushed.blobs.length, 'a mount from m6/base was tried for every blob (and refused)');
+  t.equal(uploadsOf(requests).filter((r) => r.method === 'PUT').length, pushed.blobs.length, 'then every blob was uploaded');
+  t.match(run.stdout, new RegExp(`${pushed.blobs.length} uploaded .*, 0 mounted`));
+  t.notMatch(run.stderr, /403|DENIED|error/i, 'a refused mount is not an error');
+  await sameAsSource(t, 'm6/copy', 'v1', pushed);
+  t.equal(openUploads('m6/copy'), 0, 'no upload session left behind');
+});

@@ -18,11 +18,13 @@
  * - 'no-digest': manifest answers lack Docker-Content-Digest (some registries' HEAD does).
  * - 'proxy': just proxies (and records), keeping the client's Host header so that the registry's
  *   upload Locations point back through this server and uploads are recorded too.
+ * - 'mount-403': as 'proxy', but every cross-repository mount (POST .../blobs/uploads/?mount=)
+ *   is refused with 403 DENIED, as a registry whose policy forbids reading the source does.
  */
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type FaultMode = 'wrong-digest' | 'short' | 'drop-once' | 'no-range' | '500-then-ok' | '429-then-ok' | 'lie-size' | 'redirect' | 'no-digest' | 'proxy';
+export type FaultMode = 'wrong-digest' | 'short' | 'drop-once' | 'no-range' | '500-then-ok' | '429-then-ok' | 'lie-size' | 'redirect' | 'no-digest' | 'proxy' | 'mount-403';
 
 export interface FaultOptions {
   /** Registry to proxy to: `127.0.0.1:PORT` or `http://...`. */
@@ -76,7 +78,7 @@ export async function startFaultyServer(opts: FaultOptions): Promise<FaultyServe
   };
 
   function forward(req: IncomingMessage, res: ServerResponse, headers: IncomingMessage['headers'], onResponse?: (up: IncomingMessage) => void, to = upstream): void {
-    const h = opts.mode === 'proxy' ? headers : { ...headers, host: to.host };
+    const h = opts.mode === 'proxy' || opts.mode === 'mount-403' ? headers : { ...headers, host: to.host };
     const up = httpRequest(new URL(req.url!, to), { method: req.method, headers: h }, (upRes) => {
       if (onResponse) return onResponse(upRes);
       res.writeHead(upRes.statusCode ?? 502, upRes.headers);
@@ -94,6 +96,13 @@ export async function startFaultyServer(opts: FaultOptions): Promise<FaultyServe
       if (listener === 'redirect') return forward(req, res, req.headers, undefined, redirectUpstream);
 
       switch (opts.mode) {
+        case 'mount-403':
+          if (req.method === 'POST' && /[?&]mount=/.test(req.url ?? '')) {
+            req.resume();
+            res.writeHead(403, { 'Content-Type': 'application/json' });
+            return void res.end(JSON.stringify({ errors: [{ code: 'DENIED', message: 'requested access to the resource is denied' }] }));
+          }
+          return forward(req, res, req.headers);
         case '500-then-ok':
         case '429-then-ok':
           if (path !== '/v2/' && passLeft > 0) passLeft--;
