@@ -298,13 +298,15 @@ async function writePiece(req: SerializeRequest, piece: Piece, ctx: RunContext):
       dirsPresent: piece.dirs,
       window: ctx.window,
     });
-    summary.blobsWritten += result.blobsWritten;
+    // The archive is whole in the ring; the drain at close can still fill the tape, and then
+    // the catch below counts the blobs the medium took: counted here only once all is written.
     sinkResult = await sink.close();
-    summary.bytesWritten += sinkResult.written;
-    summary.sink = sinkResult;
     if ((continueAt ?? 0) + sinkResult.written !== result.offset) {
       throw new AceError('EWRITE', `only ${sinkResult.written} of ${result.offset - (continueAt ?? 0)} archive bytes reached ${req.dest}`);
     }
+    summary.bytesWritten += sinkResult.written;
+    summary.sink = sinkResult;
+    summary.blobsWritten += result.blobsWritten;
     const end = await recordEnd(sinkResult, 'complete');
     if (kind === 'tape' && piece.volume > 1) ctx.onVolume({ volume: piece.volume, dest: req.dest, bytes: end.mediumBytes, records: end.records ?? sinkResult.records });
     return undefined;

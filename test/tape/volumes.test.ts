@@ -41,6 +41,7 @@ if (why) {
     t.equal(read('loadsA.txt'), '2 /dev/nst0\n3 /dev/nst0', 'ACE_DT_VOLUME and ACE_DT_DEST');
     const out = read('runA.out');
     t.match(out, /volume +1: 2\.1 MB \(2097152 B\) in 32 writes, \/dev\/nst0\n.*volume +2: .*\n.*volume +3: /, 'the summary lists the volumes');
+    t.match(out, /\n +blobs +8 written /, 'each blob counted once, on the tape that holds it whole (not again when the drain at close fills a tape)');
     // How many depends on how far the producer got when the tape filled; the layer the full tape
     // took only a part of (its 1.5 MB lie in the 2 MiB ring) is one of them.
     t.match(out, /volume 2: \d+ blobs? goe?s? out as a new archive \([1-9]\d* of them from the buffer, not fetched again\)/, 'blobs still in the ring are not fetched again');
@@ -68,6 +69,8 @@ if (why) {
     const term = read('runC.txt');
     t.match(term, /Load volume 2 into \/dev\/nst0 and press Enter \(q to stop\)/);
     t.equal(read('runC.rc'), '130', term);
+    // Tape 1 holds 4 blobs whole, tape 2 3 more; the last one was cut by the full tape 2.
+    t.match(term, /\n +blobs +7 of 8 written /, 'the interrupted summary counts the blobs the full tapes hold, once each');
     t.match(term, /Load volume 3 into \/dev\/nst0 and press Enter \(q to stop\)/);
     t.match(term, /ace-dt mirror serialize .*--resume-from-checkpoint cpC\.jsonl/);
     t.same(runs('cpC.jsonl', 'run-end').map((e) => e.reason), ['ENOSPC', 'ENOSPC', 'complete'], 'both full volumes are recorded, then the resume');
