@@ -36,8 +36,10 @@ export function summaryLines(state: RunState, c: ChalkInstance): string[] {
   }
   const planned = state.plan ? ` of ${state.plan.blobs}` : '';
   const blobBytes = state.blobBytesDone > 0 ? ` (${humanBytes(state.blobBytesDone)})` : '';
-  // A failed run's summary may count 0: the blobs that went through count, the checkpoint says what is on the medium.
-  const written = d.ok ? s.blobsWritten : Math.max(s.blobsWritten, state.blobsDone);
+  // serialize counts the blobs that are whole on a medium, also when it fails (service/serialize.ts:
+  // a blob the full tape cut, or still in the ring at a kill, is not written). Other commands' failed
+  // summaries may count 0: the blobs that went through count.
+  const written = d.ok || isSerialize(state) ? s.blobsWritten : Math.max(s.blobsWritten, state.blobsDone);
   // deserialize pushes to a registry: its words, not an archive's.
   const push = /deserialize$/.test(state.command);
   const [did, skippedWord] = push ? ['uploaded', 'already in the repository'] : ['written', 'skipped'];
