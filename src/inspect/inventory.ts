@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import type { LayoutEvent } from '../archive/reader.js';
 import { looksLikeManifest, parseManifest } from '../deserialize/manifest.js';
 import { Annotation, type Descriptor, type Platform } from '../oci/descriptor.js';
 import { isIndex, isManifest } from '../oci/mediatype.js';
+import { digestBytes } from '../oci/verify.js';
 
 /**
  * What a set of archive pieces holds, built from the reader's layout events without reading blob
@@ -85,7 +85,7 @@ interface Known {
 function hashOf(bytes: Uint8Array, digest: string): string | undefined {
   const alg = digest.slice(0, digest.indexOf(':'));
   if (alg !== 'sha256' && alg !== 'sha512') return undefined;
-  return `${alg}:${createHash(alg).update(bytes).digest('hex')}`;
+  return digestBytes(alg, bytes);
 }
 
 async function readBody(body: AsyncIterable<Uint8Array>, size: number): Promise<Uint8Array | undefined> {

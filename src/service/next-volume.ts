@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { InterruptedError, UserError } from '../errors.js';
 import { parseDigest } from '../oci/digest.js';
+import { digestBytes } from '../oci/verify.js';
 import type { Plan } from '../plan/plan.js';
 import type { BlobFetcher, BlobStream } from '../source/types.js';
 import { pushBlobStream } from '../source/stream.js';
@@ -68,7 +68,7 @@ export function keepFromRing(sink: Sink, ends: BlobEnd[], mediumBytes: number, a
     const bytes = sink.recent(dataStart, dataStart + b.size);
     if (!bytes) continue;
     const { algorithm } = parseDigest(b.digest);
-    if (`${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}` === b.digest) kept.set(b.digest, bytes);
+    if (digestBytes(algorithm, bytes) === b.digest) kept.set(b.digest, bytes);
   }
   return kept;
 }
