@@ -1,4 +1,5 @@
 import type { LayoutEvent } from '../archive/reader.js';
+import { padding } from '../archive/tar-header.js';
 import { looksLikeManifest, parseManifest } from '../deserialize/manifest.js';
 import { Annotation, type Descriptor, type Platform } from '../oci/descriptor.js';
 import { isIndex, isManifest } from '../oci/mediatype.js';
@@ -187,7 +188,7 @@ export class Inventory {
 
   private async onBlob(ev: Extract<LayoutEvent, { kind: 'blob' }>, name: string): Promise<void> {
     const cur = this.current!;
-    const pad = (512 - (ev.size % 512)) % 512;
+    const pad = padding(ev.size);
     const dataOffset = ev.dataOffset;
     const item: BlobItem = {
       digest: ev.digest,

@@ -5,7 +5,7 @@ import { digestBytes } from '../oci/verify.js';
 import type { Plan } from '../plan/plan.js';
 import type { BlobFetcher, BlobStream } from '../source/types.js';
 import { pushBlobStream } from '../source/stream.js';
-import { BLOCK } from '../archive/tar-header.js';
+import { padded } from '../archive/tar-header.js';
 import type { Sink } from '../sink/types.js';
 
 /**
@@ -64,7 +64,7 @@ export function keepFromRing(sink: Sink, ends: BlobEnd[], mediumBytes: number, a
   if (!sink.recent) return kept;
   for (const b of ends) {
     if (b.offset <= mediumBytes) continue;
-    const dataStart = b.offset - Math.ceil(b.size / BLOCK) * BLOCK - archiveStart;
+    const dataStart = b.offset - padded(b.size) - archiveStart;
     const bytes = sink.recent(dataStart, dataStart + b.size);
     if (!bytes) continue;
     const { algorithm } = parseDigest(b.digest);
