@@ -1,6 +1,7 @@
-// Digest computation on a thread of its own (SPEC "Performance": the JavaScript thread must not
-// hash). OpenSSL's SHA-256 uses the CPU's SHA extensions where present. The caller keeps each
-// chunk alive and unmodified until completed() counts it: chunks are hashed in place, not copied.
+// Digest computation on a thread of its own, with OpenSSL (the CPU's SHA extensions where
+// present). Where ace-dt uses it and why: the hashing policy at the top of src/oci/verify.ts.
+// The caller keeps each chunk alive and unmodified until completed() counts it: chunks are
+// hashed in place, not copied.
 #pragma once
 
 #include <condition_variable>

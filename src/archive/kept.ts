@@ -2,9 +2,9 @@ import { AceError } from '../errors.js';
 import { blobPath, parseDigest } from '../oci/digest.js';
 import { verifyingWriter } from '../oci/verify.js';
 import type { LedgerRecord } from './ledger.js';
-import { BLOCK, MAX_PAX_BYTES, type RawHeader, isZeroBlock, parseHeader, parsePax } from './read-tar.js';
 import { type PositionalReader, openPositional, readRange } from './positional.js';
 import { parseIndexJson, readArchives } from './reader.js';
+import { BLOCK, MAX_PAX_BYTES, type RawHeader, isZeroBlock, padded, parseHeader, parsePax, parsePaxSize } from './tar-header.js';
 
 /**
  * What the kept prefix of an interrupted archive really holds (issue 15). A resume continues a
@@ -60,11 +60,12 @@ async function headerAt(fh: Medium, at: number, limit: number): Promise<Header |
   if (h.type === 'x') {
     if (h.size > MAX_PAX_BYTES) throw new AceError('ETAR', `PAX header of ${h.size} bytes at byte ${at}`);
     const pax = parsePax(await readAt(fh, data, h.size), at);
-    const next = data + Math.ceil(h.size / BLOCK) * BLOCK;
+    const next = data + padded(h.size);
     if (next + BLOCK > limit) return undefined;
     h = parseHeader(await readAt(fh, next, BLOCK), next);
     name = pax.get('path') ?? h.name;
-    size = pax.has('size') ? Number(pax.get('size')) : h.size;
+    const paxSize = pax.get('size');
+    size = paxSize === undefined ? h.size : parsePaxSize(paxSize, at);
     data = next + BLOCK;
   }
   return { h, name, size, data };
@@ -91,7 +92,7 @@ async function walkFrames(fh: Medium, expected: LedgerRecord[], opts: KeptOption
     let ok = r.offset === opts.limit || (await startsFrame(r.offset));
     if (ok && opts.compression === 'gzip') {
       const isize = (await readAt(fh, r.offset - 4, 4)).readUInt32LE(0);
-      const body = Math.ceil(r.descriptor.size / BLOCK) * BLOCK + BLOCK;
+      const body = padded(r.descriptor.size) + BLOCK;
       // The blob's member may also carry the blobs/ and blobs/<alg> directory headers.
       ok = [body, body + BLOCK, body + 2 * BLOCK].some((n) => n % 2 ** 32 === isize);
     }
@@ -125,7 +126,7 @@ async function walkTar(fh: Medium, expected: LedgerRecord[], opts: KeptOptions):
       return result(`${(err as Error).message}`, n < 2);
     }
     if (!e) return result(n < 2 && at < opts.limit ? `no tar header at byte ${at}` : undefined, n < 2 && at < opts.limit);
-    const end = e.data + Math.ceil(e.size / BLOCK) * BLOCK;
+    const end = e.data + padded(e.size);
     if (end > opts.limit) return result();
     if (n === 0 && e.name !== 'oci-layout') return result(`the first entry is ${JSON.stringify(e.name)}, not oci-layout`, true);
     if (n === 1) {

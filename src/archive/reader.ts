@@ -3,7 +3,8 @@ import { isDescriptor, type Descriptor } from '../oci/descriptor.js';
 import { parseDigest } from '../oci/digest.js';
 import { ByteReader } from './read-bytes.js';
 import { decompress, detectCompression, type Compression } from './read-decompress.js';
-import { BLOCK, isZeroBlock, readTarArchive, TarFormatError, type TarEntry } from './read-tar.js';
+import { readTarArchive, type TarEntry } from './read-tar.js';
+import { BLOCK, isZeroBlock, TarFormatError } from './tar-header.js';
 
 /**
  * Reads OCI-layout tar archives (ours, the original ace-dt's, skopeo's oci-archive) from one

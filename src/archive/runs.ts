@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { UserError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
+import { digestBytes } from '../oci/verify.js';
 import { type LedgerRecord, RUN_END_TYPE, RUN_START_TYPE, ledgerLine } from './ledger.js';
 
 export { RUN_END_TYPE, RUN_START_TYPE };
@@ -56,7 +56,7 @@ function pseudo(mediaType: string, payload: object, offset: number): string {
   const json = JSON.stringify(payload);
   const desc: Descriptor = {
     mediaType,
-    digest: 'sha256:' + createHash('sha256').update(json).digest('hex'),
+    digest: digestBytes('sha256', json),
     size: 0,
     annotations: { [RUN_KEY]: json },
   };

@@ -7,7 +7,7 @@ import { type ArchiveEntry, type LayoutOptions, blobEntries, prefixEntries, suff
 import type { LedgerWriter } from './ledger.js';
 import { ArchiveOutput, type ByteSink, type Compression } from './output.js';
 import { DEFAULT_WINDOW, PrefetchWindow, type WindowLimits } from './prefetch.js';
-import { BLOCK, TRAILER_SIZE, encodeHeader, padded } from './tar-header.js';
+import { BLOCK, TRAILER_SIZE, encodeHeader, padding } from './tar-header.js';
 
 export interface WriteOptions extends LayoutOptions {
   compression?: Compression;
@@ -35,7 +35,7 @@ function* entryBytes(entry: ArchiveEntry & { kind: 'data' | 'dir' }): Generator<
   yield encodeHeader(entry.header);
   if (entry.kind === 'data') {
     yield entry.data;
-    const pad = padded(entry.data.length) - entry.data.length;
+    const pad = padding(entry.data.length);
     if (pad) yield ZEROS.subarray(0, pad);
   }
 }
@@ -76,7 +76,7 @@ export async function writeArchive(plan: Plan, fetcher: BlobFetcher, sink: ByteS
       reporter.emit({ type: 'blob-begin', descriptor: desc, offset: begin });
       const head = [...dirs, encodeHeader(entry.header)];
       dirs = [];
-      const pad = padded(desc.size) - desc.size;
+      const pad = padding(desc.size);
       if (entry.manifest) {
         // Verified during planning.
         await out.chunks([...head, entry.manifest, ...(pad ? [ZEROS.subarray(0, pad)] : [])]);

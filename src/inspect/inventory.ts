@@ -1,8 +1,9 @@
-import { createHash } from 'node:crypto';
 import type { LayoutEvent } from '../archive/reader.js';
+import { padding } from '../archive/tar-header.js';
 import { looksLikeManifest, parseManifest } from '../deserialize/manifest.js';
 import { Annotation, type Descriptor, type Platform } from '../oci/descriptor.js';
 import { isIndex, isManifest } from '../oci/mediatype.js';
+import { digestBytes } from '../oci/verify.js';
 
 /**
  * What a set of archive pieces holds, built from the reader's layout events without reading blob
@@ -85,7 +86,7 @@ interface Known {
 function hashOf(bytes: Uint8Array, digest: string): string | undefined {
   const alg = digest.slice(0, digest.indexOf(':'));
   if (alg !== 'sha256' && alg !== 'sha512') return undefined;
-  return `${alg}:${createHash(alg).update(bytes).digest('hex')}`;
+  return digestBytes(alg, bytes);
 }
 
 async function readBody(body: AsyncIterable<Uint8Array>, size: number): Promise<Uint8Array | undefined> {
@@ -187,7 +188,7 @@ export class Inventory {
 
   private async onBlob(ev: Extract<LayoutEvent, { kind: 'blob' }>, name: string): Promise<void> {
     const cur = this.current!;
-    const pad = (512 - (ev.size % 512)) % 512;
+    const pad = padding(ev.size);
     const dataOffset = ev.dataOffset;
     const item: BlobItem = {
       digest: ev.digest,

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { OciError } from '../errors.js';
 
 /** Digest algorithms we can compute, with the length of their hex encoding. */
@@ -26,14 +25,6 @@ export function isValidDigest(digest: string): boolean {
   } catch {
     return false;
   }
-}
-
-export function sha256(data: Uint8Array | string): string {
-  return 'sha256:' + createHash('sha256').update(data).digest('hex');
-}
-
-export function digestOf(algorithm: string, data: Uint8Array): string {
-  return `${algorithm}:` + createHash(algorithm).update(data).digest('hex');
 }
 
 /** Path of a blob inside an OCI layout: `blobs/<alg>/<hex>`. */

@@ -4,9 +4,33 @@ import type { Descriptor } from './descriptor.js';
 import { parseDigest } from './digest.js';
 
 /**
- * Incremental hashing; the native one (src/sink) runs on its own thread and hashes chunks in
- * place, so a chunk must not change after update(). update() returns a promise when too many
- * bytes wait to be hashed: callers await it (backpressure), or memory grows without bound.
+ * Hashing and verification: the only module of src/ that imports node:crypto's createHash
+ * (test/oci/hash-policy.test.ts keeps it so). Other comments about hashing point here.
+ *
+ * The hashing policy (where each digest is computed, and why):
+ * - Blobs streamed into an archive (archive/writer.ts) and re-read on resume (archive/kept.ts):
+ *   verifyingWriter, inline on the JavaScript thread with node:crypto (OpenSSL, with the CPU's
+ *   SHA extensions). Measured on two cores against the native hasher thread fed a copy of each
+ *   lent chunk: the thread cost 40% more CPU and was slower (thread hand-offs, copies).
+ * - Deserialize and verify reading an archive without uploading (hash only): nodeHasher,
+ *   inline. Measured in one run against the native hasher (1 GB archive, loaded 2-core
+ *   machine): 5.5 s vs 6.2-8.2 s and 110 vs 170 MB RSS; with nothing else for the JavaScript
+ *   thread to do, a second thread does not pay.
+ * - Deserialize uploading blobs to a registry: the native hasher (src/sink/hasher.ts
+ *   loadHasher, native/core/hasher.h) on the addon's own thread, hashing the reader's chunks in
+ *   place while the JavaScript thread parses the archive and drives the upload (SPEC
+ *   "Performance": take the hashing off that thread). Not measured against the inline hasher;
+ *   ACE_DT_HASHER=node selects nodeHasher there so a benchmark can compare the two in one run.
+ * - Whole buffers (manifests, index.json, ledger run records, blobs kept in the ring for the
+ *   next volume, manifests read by inspect): digestBytes, inline; they are small.
+ */
+
+/**
+ * Incremental hashing. The native implementation (src/sink createHasher) hashes chunks in place
+ * on its own thread, so a chunk must not change after update(). update() returns a promise when
+ * too many bytes wait to be hashed: callers await it (backpressure; the native one resolves it at
+ * half its `maxPending`), or memory grows without bound. digest() resolves `<alg>:<hex>` once
+ * every chunk is hashed.
  */
 export interface Hasher {
   update(chunk: Uint8Array): Promise<void> | void;
@@ -15,12 +39,26 @@ export interface Hasher {
 
 export type HasherFactory = (algorithm: string) => Hasher;
 
-export const nodeHasher: HasherFactory = (algorithm) => {
+/** node:crypto's incremental hash on the calling thread, synchronous: every inline digest is one. */
+function inlineHash(algorithm: string): { update(data: Uint8Array | string): void; digest(): string } {
   const h = createHash(algorithm);
   return {
-    update: (chunk) => void h.update(chunk),
-    digest: async () => `${algorithm}:${h.digest('hex')}`,
+    update: (data) => void h.update(data),
+    digest: () => `${algorithm}:${h.digest('hex')}`,
   };
+}
+
+/** `<algorithm>:<hex>` of a whole buffer (a string is hashed as its UTF-8 bytes). */
+export function digestBytes(algorithm: string, bytes: Uint8Array | string): string {
+  const h = inlineHash(algorithm);
+  h.update(bytes);
+  return h.digest();
+}
+
+/** The inline Hasher. */
+export const nodeHasher: HasherFactory = (algorithm) => {
+  const h = inlineHash(algorithm);
+  return { update: (chunk) => h.update(chunk), digest: async () => h.digest() };
 };
 
 /**
@@ -28,11 +66,7 @@ export const nodeHasher: HasherFactory = (algorithm) => {
  * made strict, for bytes that are pushed: a BlobStream's pipeTo): exactly `size` bytes, no
  * trailing data, the digest. The chunk that completes the blob reaches `next` only after the
  * digest is confirmed, so an entry is never completed with unverified content. Call end() when
- * the stream has ended.
- *
- * Hashes on the calling thread with node:crypto (OpenSSL, with the CPU's SHA extensions). The
- * native hasher thread was measured here too, fed a copy of each lent chunk: 40% more CPU and
- * slower on two cores (thread hand-offs, copies), so the hash stays inline.
+ * the stream has ended. Hashes inline and synchronously (the policy above).
  */
 export function verifyingWriter(
   desc: Descriptor,
@@ -40,10 +74,10 @@ export function verifyingWriter(
   next: (chunk: Uint8Array) => Promise<void> | undefined,
 ): { write: (chunk: Uint8Array) => Promise<void> | undefined; end(): void } {
   const { algorithm } = parseDigest(desc.digest);
-  const hash = createHash(algorithm);
+  const hash = inlineHash(algorithm);
   let seen = 0;
   const check = () => {
-    const actual = `${algorithm}:${hash.digest('hex')}`;
+    const actual = hash.digest();
     if (actual !== desc.digest) {
       throw new OciError('EDIGEST', `${context}: digest mismatch for ${desc.digest}: content of ${desc.size} bytes hashes to ${actual}`);
     }
@@ -72,8 +106,7 @@ export async function verifyBytes(desc: Descriptor, bytes: Uint8Array, context: 
   if (bytes.length !== desc.size) {
     throw new OciError('ESIZE', `${context}: manifest ${desc.digest} is ${bytes.length} bytes, its descriptor says ${desc.size}`);
   }
-  const { algorithm } = parseDigest(desc.digest);
-  const actual = `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
+  const actual = digestBytes(parseDigest(desc.digest).algorithm, bytes);
   if (actual !== desc.digest) {
     throw new OciError('EDIGEST', `${context}: digest mismatch for manifest ${desc.digest}: content hashes to ${actual}`);
   }

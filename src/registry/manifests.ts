@@ -2,10 +2,10 @@
  * Manifests of a repository (distribution spec: HEAD/GET/PUT /v2/<name>/manifests/<reference>):
  * resolve a tag or digest, fetch by digest, check, push. Over a Session (session.ts).
  */
-import { createHash } from 'node:crypto';
 import { AceError, OciError, UserError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { MANIFEST_MEDIA_TYPES, MediaType } from '../oci/mediatype.js';
+import { digestBytes } from '../oci/verify.js';
 import { ACCEPT_MANIFESTS, MAX_MANIFEST, acceptFor, discard, header, mediaTypeOf, readLimited, type Session } from './session.js';
 
 /** HEAD (or GET when HEAD lacks the digest) the manifest named by the reference. */
@@ -47,7 +47,7 @@ export async function resolve(s: Session, selector: string): Promise<Descriptor>
   const bytes = await readLimited(get, MAX_MANIFEST + 1, what);
   if (bytes.length > MAX_MANIFEST) throw new OciError('ESIZE', `${what}: manifest larger than ${MAX_MANIFEST} bytes`);
   const alg = s.ref.digest?.split(':')[0] ?? 'sha256';
-  const digest = `${alg}:${createHash(alg).update(bytes).digest('hex')}`;
+  const digest = digestBytes(alg, bytes);
   if (s.ref.digest && digest !== s.ref.digest) {
     throw new OciError('EDIGEST', `${what}: the registry served bytes with digest ${digest} for ${s.ref.digest}`);
   }

@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { InterruptedError, UserError } from '../errors.js';
 import { parseDigest } from '../oci/digest.js';
+import { digestBytes } from '../oci/verify.js';
 import type { Plan } from '../plan/plan.js';
 import type { BlobFetcher, BlobStream } from '../source/types.js';
 import { pushBlobStream } from '../source/stream.js';
-import { BLOCK } from '../archive/tar-header.js';
+import { padded } from '../archive/tar-header.js';
 import type { Sink } from '../sink/types.js';
 
 /**
@@ -64,11 +64,11 @@ export function keepFromRing(sink: Sink, ends: BlobEnd[], mediumBytes: number, a
   if (!sink.recent) return kept;
   for (const b of ends) {
     if (b.offset <= mediumBytes) continue;
-    const dataStart = b.offset - Math.ceil(b.size / BLOCK) * BLOCK - archiveStart;
+    const dataStart = b.offset - padded(b.size) - archiveStart;
     const bytes = sink.recent(dataStart, dataStart + b.size);
     if (!bytes) continue;
     const { algorithm } = parseDigest(b.digest);
-    if (`${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}` === b.digest) kept.set(b.digest, bytes);
+    if (digestBytes(algorithm, bytes) === b.digest) kept.set(b.digest, bytes);
   }
   return kept;
 }

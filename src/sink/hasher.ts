@@ -1,9 +1,8 @@
 import { type HasherFactory, nodeHasher } from '../oci/verify.js';
 
 /**
- * Hashing on the native addon's thread (OpenSSL, SHA extensions) when the addon loads, else
- * node's crypto on the JavaScript thread (SPEC "Performance"). ACE_DT_HASHER=node forces node's
- * crypto, so a benchmark can compare the two in one run.
+ * The native Hasher factory when the addon loads, else nodeHasher; ACE_DT_HASHER=node forces
+ * nodeHasher. Where it is used, and why, is the hashing policy at the top of src/oci/verify.ts.
  */
 export async function loadHasher(): Promise<HasherFactory> {
   if (process.env.ACE_DT_HASHER === 'node') return nodeHasher;

@@ -104,14 +104,5 @@ export interface Sink {
   tapePosition?(): TapePosition;
 }
 
-/** A digest computed on a native thread (src/sink/index.ts createHasher). */
-export interface Hasher {
-  /**
-   * Queue a chunk; it is hashed in place, so it must not be modified afterwards. Returns a
-   * promise when more than `maxPending` bytes wait to be hashed (backpressure; it resolves at
-   * half of that); callers that ignore it get unbounded queueing.
-   */
-  update(chunk: Uint8Array): Promise<void> | void;
-  /** Resolves `sha256:<hex>` (or `sha512:<hex>`) once every chunk is hashed. */
-  digest(): Promise<string>;
-}
+/** The one Hasher interface (src/oci/verify.ts); index.ts createHasher implements it natively. */
+export type { Hasher } from '../oci/verify.js';

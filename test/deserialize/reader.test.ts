@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { readArchives, type LayoutEvent } from '../../src/archive/reader.js';
-import { parseHeader, parseNumeric, parsePax, TarFormatError } from '../../src/archive/read-tar.js';
+import { parseHeader, parseNumeric, parsePax, TarFormatError } from '../../src/archive/tar-header.js';
 import { buildTwoPlatformIndex, writeOciLayout } from '../helpers/images.js';
 import { chunked, digestOf, originalArchive, originalEntries, paxEntry, rawEntry, rawHeader, rootOf, tarOf } from './fixtures.js';
 

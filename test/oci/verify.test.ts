@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import { verifyingWriter } from '../../src/oci/verify.js';
+import { digestBytes, nodeHasher, verifyBytes, verifyingWriter } from '../../src/oci/verify.js';
 
 const sha = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const data = Buffer.from('0123456789abcdefghij');
@@ -65,4 +65,27 @@ t.test("the sink's backpressure promise is passed back to the producer", async (
   const v = verifyingWriter(desc, 'test', () => wait);
   t.equal(v.write(data), wait);
   release();
+});
+
+t.test('digestBytes: known digests; a string is hashed as its UTF-8 bytes', async (t) => {
+  t.equal(digestBytes('sha256', Buffer.from('abc')), 'sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad', 'FIPS 180-2 "abc"');
+  t.equal(digestBytes('sha256', new Uint8Array(0)), 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+  t.equal(digestBytes('sha512', 'abc'), 'sha512:ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f');
+  t.equal(digestBytes('sha256', 'é'), digestBytes('sha256', Buffer.from([0xc3, 0xa9])));
+});
+
+t.test('nodeHasher: incremental, the same digest as digestBytes, no backpressure promise', async (t) => {
+  const h = nodeHasher('sha256');
+  t.equal(h.update(data.subarray(0, 7)), undefined);
+  h.update(data.subarray(7));
+  t.equal(await h.digest(), desc.digest);
+  t.equal(await nodeHasher('sha512').digest(), digestBytes('sha512', ''));
+});
+
+t.test('verifyBytes: size first, then digest, each with its code', async (t) => {
+  await verifyBytes(desc, data, 'test');
+  await t.rejects(verifyBytes(desc, data.subarray(1), 'ctx'), { code: 'ESIZE', message: /^ctx: manifest sha256:\w+ is 19 bytes, its descriptor says 20$/ });
+  const bad = Buffer.from(data);
+  bad[0] ^= 1;
+  await t.rejects(verifyBytes(desc, bad, 'ctx'), { code: 'EDIGEST', message: `ctx: digest mismatch for manifest ${desc.digest}: content hashes to ${sha(bad)}` });
 });

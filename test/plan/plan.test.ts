@@ -3,12 +3,15 @@
  * would make it: a real registry behind the loopback latency proxy, which counts the requests in
  * flight.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createHash } from 'node:crypto';
 import { existingBlobs, makePlan, type SkipSet } from '../../src/plan/plan.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openLayoutSource } from '../../src/source/layout.js';
 import { openRegistrySource } from '../../src/source/registry.js';
 import { startRegistry } from '../helpers/registry.js';
-import { MT, pushSet, seededBytes, type ImageSet } from '../helpers/images.js';
+import { MT, buildNestedIndex, buildTwoPlatformIndex, pushSet, seededBytes, writeOciLayout, type ImageSet } from '../helpers/images.js';
 import { startLatencyProxy } from '../helpers/latency-proxy.js';
 
 const reg = await startRegistry();
@@ -96,4 +99,77 @@ t.test('a missing child manifest fails the plan with the sequential error', asyn
   }
   t.match(errors[0], { code: 'ENOTFOUND_MANIFEST' });
   t.equal((errors[1] as Error).message, (errors[0] as Error).message);
+});
+
+// The walk itself, on OCI layouts on disk (no registry needed): order, deduplication, skips,
+// the dedup-size annotation, and manifests checked against their descriptors.
+
+/** Pre-order as behaviour note 2.2 describes it, computed from the set's own JSON. */
+function expectedOrder(set: ImageSet, root: string): string[] {
+  const bytes = new Map([...set.blobs, ...set.manifests].map((x) => [x.desc.digest, x.bytes] as const));
+  const out: string[] = [];
+  const walk = (digest: string) => {
+    if (out.includes(digest)) return;
+    out.push(digest);
+    const doc = JSON.parse(Buffer.from(bytes.get(digest)!).toString());
+    const kids: { digest: string; mediaType: string }[] = doc.manifests ?? [doc.config, ...doc.layers];
+    for (const k of kids) {
+      if (/manifest|index/.test(k.mediaType)) walk(k.digest);
+      else if (!out.includes(k.digest)) out.push(k.digest);
+    }
+  };
+  walk(root);
+  return out;
+}
+
+async function layoutPlan(t: Test, set: ImageSet, tag: string, skip?: SkipSet) {
+  const dir = t.testdir({});
+  await writeOciLayout(dir, set);
+  const src = await openLayoutSource(`oci:${dir}:${tag}`);
+  return { dir, plan: await makePlan(src, { refName: tag, sourceName: `layout ${tag}`, skip }) };
+}
+
+t.test('pre-order, manifests before their children, every blob once', async (t) => {
+  const set = buildNestedIndex('nest');
+  const root = set.manifests.find((m) => m.tag === 'nest')!.desc;
+  const { plan } = await layoutPlan(t, set, 'nest');
+  t.same(plan.blobs.map((b) => b.descriptor.digest), expectedOrder(set, root.digest));
+  t.equal(plan.blobs.length, set.blobs.length + set.manifests.length, 'the shared layer once');
+  t.same(plan.manifests.map((m) => m.digest), plan.blobs.filter((b) => b.manifest).map((b) => b.descriptor.digest), 'index.json #2 lists the manifests in walk order');
+  t.same(plan.root, { mediaType: root.mediaType, digest: root.digest, size: root.size, annotations: { 'org.opencontainers.image.ref.name': 'nest' } });
+  for (const b of plan.blobs.filter((x) => x.manifest)) t.same(plan.manifestBytes.get(b.descriptor.digest), b.manifest, 'manifest bytes kept');
+  t.equal(plan.dedupSize, '0', 'no annotation on the root');
+  t.same(plan.skipped, []);
+});
+
+t.test('skipped blobs are listed once with the reason, and not written', async (t) => {
+  const set = buildTwoPlatformIndex('two');
+  const shared = set.blobs.find((b) => b.desc.mediaType === MT.OciLayer)!.desc; // in both images
+  const { plan } = await layoutPlan(t, set, 'two', new Map([[shared.digest, 'in existing image old:v1']]));
+  t.same(plan.skipped, [{ descriptor: shared, reason: 'in existing image old:v1' }]);
+  t.notOk(plan.blobs.some((b) => b.descriptor.digest === shared.digest));
+  t.equal(plan.blobs.length, set.blobs.length + set.manifests.length - 1);
+});
+
+t.test("the root's dedup-size annotation is copied; the same manifest twice is walked once", async (t) => {
+  const set = buildTwoPlatformIndex('two');
+  const children = JSON.parse(Buffer.from(set.manifests.at(-1)!.bytes).toString()).manifests;
+  const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.OciIndex, manifests: [...children, children[0]], annotations: { 'vnd.act3-ace.data.layer.size.deduplicated': '4242' } }));
+  set.manifests.push({ desc: desc(MT.OciIndex, body), bytes: body, tag: 'dedup' });
+  const { plan } = await layoutPlan(t, set, 'dedup');
+  t.equal(plan.dedupSize, '4242');
+  t.equal(plan.manifests.length, 3, 'root and two images, the repeated descriptor once');
+});
+
+t.test('a manifest that does not match its descriptor fails the plan, naming the source', async (t) => {
+  const set = buildTwoPlatformIndex('two');
+  const child = set.manifests[0];
+  const { dir } = await layoutPlan(t, set, 'two');
+  const forged = Buffer.from(child.bytes);
+  forged[forged.length - 2] ^= 1; // same size, other bytes
+  writeFileSync(join(dir, 'blobs/sha256', child.desc.digest.slice(7)), forged);
+  const src = await openLayoutSource(`oci:${dir}:two`);
+  await t.rejects(makePlan(src, { refName: 'two', sourceName: 'layout two' }), { code: 'EDIGEST', message: new RegExp(`^layout two: digest mismatch for manifest ${child.desc.digest}`) });
+  writeFileSync(join(dir, 'blobs/sha256', child.desc.digest.slice(7)), Buffer.concat([child.bytes, Buffer.from(' ')]));
+  await t.rejects(makePlan(src, { refName: 'two', sourceName: 'layout two' }), { code: 'ESIZE' });
 });
