@@ -109,6 +109,8 @@ t.test('two runs on one destination or checkpoint: the second is refused, naming
   let firstDone = false;
   const firstExit = new Promise<number | null>((r) => first.on('exit', (c) => ((firstDone = true), r(c))));
   while (runStarts(cp) === 0) await sleep(10);
+  // Held mid-archive while the others try, however long a loaded machine takes to start them.
+  crawl.hold();
   const other = `${reg.host}/chain/other:v1`;
   const [same, sameDest, sameCp, resume] = await Promise.all([
     runCli(['mirror', 'serialize', other, dest, '--checkpoint', cp, '-q']),
@@ -117,6 +119,7 @@ t.test('two runs on one destination or checkpoint: the second is refused, naming
     resumeToEnd(dest, cp),
   ]);
   t.notOk(firstDone, 'the first run was still going while the others tried');
+  crawl.release();
   t.equal(same.code, 1, 'same destination and checkpoint: refused');
   t.match(same.stderr, new RegExp(`in use by another ace-dt run \\(pid ${first.pid}: .*mirror serialize`));
   t.equal(sameDest.code, 1, 'same destination, no checkpoint: refused');
