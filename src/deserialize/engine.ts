@@ -7,7 +7,8 @@ import { hashVerified, readVerified, uploadBytes, uploadVerified } from './blob-
 import { BlobFlaws } from './flaws.js';
 import { ManifestGraph, manifestDescriptor, type ManifestNode, type Placed } from './graph.js';
 import { looksLikeManifest } from './manifest.js';
-import { Placer, type Placement } from './placement.js';
+import { Placer } from './placement.js';
+import type { UploadSession } from '../source/types.js';
 import { SourceHints } from './source-hints.js';
 import { ManifestStash } from './stash.js';
 import { TargetCache } from './target-cache.js';
@@ -160,7 +161,7 @@ export class Engine {
   /** Read whole and verified; a manifest's bytes go to the graph, other blobs up in the background. */
   private async onSmallBlob(desc: Descriptor, body: AsyncIterable<Uint8Array>, at: At, node: ManifestNode | undefined): Promise<void> {
     const r = await readVerified(desc, body, where(desc, at));
-    if (r.flaw) return this.flaws.note(desc.digest, desc.size, r.flaw, at);
+    if (r.flaw) return this.flaws.note(desc, r.flaw, at);
     this.noteVerified(desc);
     if (node) {
       // Manifests go to the target as manifests (by digest), once their children are there.
@@ -175,17 +176,16 @@ export class Engine {
     const hints = this.hints(desc.digest);
     return this.tasks.add(desc.digest, desc.size, async () => {
       const p = await to.placer.place(desc, hints);
-      if (p.how === 'upload' && !this.opts.dryRun) {
-        await uploadBytes(to.target, desc, r.bytes, p.session);
-        to.placer.landed(desc);
-      }
-      await this.placeBlob(desc, this.opts.dryRun && p.how === 'upload' ? 'dry-run' : placed(p));
+      if (p.how !== 'upload') return this.placeBlob(desc, p.how);
+      if (!this.opts.dryRun) await uploadBytes(to.target, desc, r.bytes, p.session);
+      await this.placeBlob(desc, this.uploaded(desc));
     });
   }
 
   /** Streamed: found or mounted (the body is skipped), else uploaded as verified; hashed only without a target. */
   private async onLargeBlob(desc: Descriptor, body: AsyncIterable<Uint8Array>, at: At): Promise<void> {
     const to = this.to;
+    let session: UploadSession | undefined;
     if (to) {
       // One upload at a time streams from the archive; it counts against the same bound.
       await this.tasks.below(this.tasks.concurrency);
@@ -193,18 +193,19 @@ export class Engine {
       // In the target (found or mounted): the reader skips the unread body; the registry's copy
       // was verified when it was first pushed, and a digest names its content.
       if (p.how !== 'upload') return this.placeBlob(desc, p.how);
-      if (!this.opts.dryRun) {
-        const flaw = await uploadVerified(to.target, desc, body, where(desc, at), p.session);
-        if (flaw) return this.flaws.note(desc.digest, desc.size, flaw, at);
-        this.noteVerified(desc);
-        to.placer.landed(desc);
-        return this.placeBlob(desc, 'pushed');
-      }
+      session = p.session;
     }
-    const flaw = await hashVerified(desc, body, where(desc, at));
-    if (flaw) return this.flaws.note(desc.digest, desc.size, flaw, at);
+    const flaw = to && !this.opts.dryRun ? await uploadVerified(to.target, desc, body, where(desc, at), session) : await hashVerified(desc, body, where(desc, at));
+    if (flaw) return this.flaws.note(desc, flaw, at);
     this.noteVerified(desc);
-    return this.placeBlob(desc, to ? 'dry-run' : 'verified');
+    return this.placeBlob(desc, to ? this.uploaded(desc) : 'verified');
+  }
+
+  /** A blob uploaded to the target (a dry run: that would have been). */
+  private uploaded(desc: Descriptor): Placed {
+    if (this.opts.dryRun) return 'dry-run';
+    this.to?.placer.landed(desc);
+    return 'pushed';
   }
 
   private noteVerified(desc: Descriptor): void {
@@ -373,8 +374,4 @@ export class Engine {
 /** verifyingWriter's context (its messages are not shown: the engine reports a Flaw its own way). */
 function where(desc: Descriptor, at: At): string {
   return `blob ${desc.digest} in ${at.source} at byte ${at.offset}`;
-}
-
-function placed(p: Placement): Placed {
-  return p.how === 'upload' ? 'pushed' : p.how;
 }

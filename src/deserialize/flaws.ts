@@ -1,3 +1,4 @@
+import type { Descriptor } from '../oci/descriptor.js';
 import type { Flaw } from './blob-push.js';
 import type { CorruptItem, Log } from './types.js';
 
@@ -12,7 +13,7 @@ export class BlobFlaws {
 
   constructor(private readonly log: Log) {}
 
-  note(digest: string, size: number, flaw: Flaw, at: { source: string; offset: number }): void {
+  note({ digest, size }: Descriptor, flaw: Flaw, at: { source: string; offset: number }): void {
     if (flaw.code === 'ESHORT') {
       this.reasons.set(digest, `cut at the end of a piece (${flaw.got} of ${size} bytes in ${at.source})`);
       this.log('info', `${at.source}: blob ${digest} at byte ${at.offset} is cut (${flaw.got} of ${size} bytes); not pushed`);
