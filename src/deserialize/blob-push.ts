@@ -6,9 +6,10 @@ import type { BlobPusher, UploadSession } from '../source/types.js';
 /**
  * Verify-then-push of one blob's bytes. Every byte passes through oci/verify.ts's
  * `verifyingWriter` (size, trailing data, digest; the chunk that completes a blob is passed on
- * only once the digest is confirmed), here as everywhere else. A blob that fails is not an error
- * of the run: its flaw comes back for the engine to report (a cut piece is normal, and a later
- * piece may hold an intact copy); other errors (the reader's, the registry's) are thrown.
+ * only once the digest is confirmed), here as everywhere else; where the hashing runs, and why,
+ * is said there. A blob that fails is not an error of the run: its flaw comes back for the
+ * engine to report (a cut piece is normal, and a later piece may hold an intact copy); other
+ * errors (the reader's, the registry's) are thrown.
  */
 
 /** What is wrong with a blob's bytes, by verifyingWriter's code. */
@@ -70,7 +71,8 @@ function flawOf(e: unknown, desc: Descriptor, got: number): Flaw {
       return { code: 'ESIZE', got: desc.size + 1 };
     case 'EDIGEST':
       // The report names what the content hashes to; verifyingWriter says it at the end of its
-      // message and nowhere else, and the blob is not hashed a second time to learn it.
+      // message (test/oci/verify.test.ts pins it) and nowhere else, and the blob is not hashed a
+      // second time to learn it. Without it the reason is just "digest mismatch".
       return { code: 'EDIGEST', got: desc.size, actual: /hashes to (\S+)$/.exec(e.message)?.[1] };
     default:
       throw e;
@@ -91,11 +93,7 @@ export async function readVerified(desc: Descriptor, body: AsyncIterable<Uint8Ar
   return c.flaw ? { flaw: c.flaw } : { bytes };
 }
 
-/**
- * A body verified and dropped (no target, or a dry run). Node's synchronous hash: measured in one
- * run against the native hasher (1 GB archive, loaded 2-core machine): 5.5 s vs 6.2-8.2 s and 110
- * vs 170 MB RSS; with nothing else for the JavaScript thread to do, a second thread does not pay.
- */
+/** A body verified and dropped (no target, or a dry run). */
 export async function hashVerified(desc: Descriptor, body: AsyncIterable<Uint8Array>, context: string): Promise<Flaw | undefined> {
   const c = new Checked(desc, context);
   await feed(body, c);

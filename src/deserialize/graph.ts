@@ -20,8 +20,8 @@ import { parseManifest } from './manifest.js';
  */
 
 /**
- * How content came to be in place. The graph records it for the report; only 'explained' (what
- * `mirror verify --existing` accounts for) is read back.
+ * How content came to be in place. The graph records it for the report: explained() reads back
+ * 'explained' and 'existing' (what `mirror verify --existing` accounts for); the rest is a label.
  */
 export type Placed = 'pushed' | 'existing' | 'mounted' | 'verified' | 'dry-run' | 'explained';
 

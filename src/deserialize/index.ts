@@ -28,7 +28,6 @@ import { Engine, type EngineResult, type EngineTarget } from './engine.js';
 
 /** The services behind `mirror deserialize` and `mirror verify`: every source into one Engine, then finish. */
 
-
 export interface SourceReport extends SourceStats {
   name: string;
   kind: ArchiveSource['kind'];
