@@ -1,17 +1,32 @@
+/**
+ * src/deserialize: archives -> registry (`mirror deserialize`) and archives checked alone
+ * (`mirror verify`). Its one job: read every SOURCE in order (the pieces of one
+ * interrupted-and-resumed serialize, or archives concatenated in one stream) into one Engine,
+ * which verifies every blob, pushes children before parents, tags the root, and reports.
+ *
+ *   index.ts          these services
+ *   engine.ts         routes layout events between the pieces below
+ *   graph.ts          the manifest graph (pure)
+ *   blob-push.ts      verify-then-push of one blob (oci/verify.ts's verifyingWriter)
+ *   placement.ts      found, mounted or uploaded (issue 16); blob-locations.ts its cache file
+ *   target-cache.ts   what the target holds (HEAD once per digest)
+ *   stash.ts          manifests kept in the registry as blobs between calls
+ *   task-pool.ts, source-hints.ts, manifest.ts, types.ts   helpers of the engine
+ *   existing.ts, render.ts   what `mirror verify --existing` explains; summary text
+ *
+ * It may import archive (readers), source (the target's capabilities, over registry/), oci,
+ * util and errors; existing.ts also reuses plan's existing-image walk. Never cli, ui or sink:
+ * the commands call in, not the other way.
+ */
 import { UserError } from '../errors.js';
 import { stat } from 'node:fs/promises';
 import { groupSources, openArchiveSource, type ArchiveSource, type SourceSpec, type SourceStats } from '../archive/read-source.js';
 import { openSeekableSource } from '../archive/read-seek.js';
 import { readArchives } from '../archive/reader.js';
-import { loadHasher } from '../sink/hasher.js';
 import { BlobLocations, defaultLocationsPath } from './blob-locations.js';
-import { Engine, type EngineResult, type EngineTarget, type StreamHasher, type StreamHasherFactory } from './engine.js';
+import { Engine, type EngineResult, type EngineTarget } from './engine.js';
 
-/**
- * The services behind `mirror deserialize` and `mirror verify`: read every SOURCE in order (the
- * pieces of one interrupted-and-resumed serialize, or archives concatenated in one stream) into
- * one Engine, then resolve, tag and report.
- */
+/** The services behind `mirror deserialize` and `mirror verify`: every source into one Engine, then finish. */
 
 export interface SourceReport extends SourceStats {
   name: string;
@@ -26,7 +41,6 @@ export interface ArchivesReport extends EngineResult {
 
 export interface ReadArchivesOptions {
   strict?: boolean;
-  hasher?: StreamHasherFactory;
   log?: (level: 'info' | 'warn' | 'debug', message: string) => void;
   /** Called when a source is opened (the CLI prints "reading ..."). */
   onSource?: (src: ArchiveSource) => void;
@@ -54,11 +68,6 @@ export interface DeserializeOptions extends ReadArchivesOptions {
 export interface VerifyOptions extends ReadArchivesOptions {
   /** digest -> what explains its absence (checkpoint ledger, OCI layout, EXISTING-IMAGE). */
   existing?: Map<string, string>;
-}
-
-/** The given hasher, or the native one (see sink/hasher.ts). */
-async function pickHasher(given?: StreamHasherFactory): Promise<StreamHasherFactory> {
-  return given ?? loadHasher();
 }
 
 function checkSources(sources: string[]): void {
@@ -111,7 +120,6 @@ export async function deserializeArchives(sources: string[], opts: DeserializeOp
     target: opts.target,
     dryRun: opts.dryRun,
     strict: opts.strict,
-    hasher: await pickHasher(opts.hasher),
     log: opts.log,
     signal: opts.signal,
     mountFrom: opts.mountFrom,
@@ -129,6 +137,6 @@ export async function deserializeArchives(sources: string[], opts: DeserializeOp
 /** Archives checked with no registry: digests, sizes, completeness. */
 export async function verifyArchives(sources: string[], opts: VerifyOptions = {}): Promise<ArchivesReport> {
   checkSources(sources);
-  const engine = new Engine({ strict: opts.strict, hasher: await pickHasher(opts.hasher), log: opts.log, existing: opts.existing, signal: opts.signal });
+  const engine = new Engine({ strict: opts.strict, log: opts.log, existing: opts.existing, signal: opts.signal });
   return run(sources, engine, opts);
 }

@@ -1,7 +1,8 @@
 import type { Descriptor } from '../oci/descriptor.js';
 import { limiter } from '../util/limit.js';
-import type { BlobMounter, BlobPusher, UploadSession } from '../source/types.js';
+import type { BlobMounter, UploadSession } from '../source/types.js';
 import type { BlobLocations } from './blob-locations.js';
+import type { TargetCache } from './target-cache.js';
 
 /**
  * How a blob gets into the target repository, decided before any of its bytes are sent (issue
@@ -27,7 +28,10 @@ import type { BlobLocations } from './blob-locations.js';
 export type Placement = { how: 'existing' } | { how: 'mounted'; from?: string } | { how: 'upload'; session?: UploadSession };
 
 export interface PlacerOptions {
-  target: BlobPusher & Partial<BlobMounter>;
+  /** Mounts, where the target can do them (the HEADs go through `cache`). */
+  target: Partial<BlobMounter>;
+  /** The run's one record of what the target holds (shared with the engine's manifest checks). */
+  cache: TargetCache;
   /** Ask, but change nothing: a mount is predicted by HEAD on the source repository. */
   dryRun?: boolean;
   /** `--mount-from` repositories (of the target's registry). */
@@ -43,7 +47,6 @@ const MAX_FROM = 4;
 const AHEAD = 8;
 
 export class Placer {
-  private readonly exists = new Map<string, Promise<boolean>>();
   /** Look-ups started ahead of the blob's entry, by digest. */
   private readonly located = new Map<string, Promise<Placement>>();
   private readonly limited = limiter(AHEAD);
@@ -59,20 +62,9 @@ export class Placer {
     return t.mountBlob && t.blobIn && t.registry !== undefined && t.repository !== undefined ? (t as BlobMounter) : undefined;
   }
 
-  /** HEAD in the target, once per digest (concurrent askers share the answer). */
-  blobExists(desc: Descriptor): Promise<boolean> {
-    let v = this.exists.get(desc.digest);
-    if (!v) {
-      v = this.opts.target.blobExists(desc);
-      this.exists.set(desc.digest, v);
-      v.catch(() => this.exists.delete(desc.digest));
-    }
-    return v;
-  }
-
   /** The blob is in the target now (pushed, mounted or found): remember where, for later runs. */
   landed(desc: Descriptor): void {
-    this.exists.set(desc.digest, Promise.resolve(true));
+    this.opts.cache.landed(desc);
     const m = this.mounter;
     if (m) this.opts.locations?.record(m.registry, desc.digest, m.repository);
   }
@@ -120,7 +112,7 @@ export class Placer {
 
   /** In the target already, or mounted from a repository named for it; else 'upload'. */
   private async locate(desc: Descriptor, hints: string[]): Promise<Placement> {
-    if (await this.blobExists(desc)) {
+    if (await this.opts.cache.blobExists(desc)) {
       this.landed(desc);
       return { how: 'existing' };
     }

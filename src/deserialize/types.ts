@@ -1,12 +1,13 @@
 import type { Descriptor } from '../oci/descriptor.js';
-import type { HasherFactory } from '../oci/verify.js';
 import type { BlobFetcher, BlobMounter, BlobPusher, ManifestPusher } from '../source/types.js';
 import type { BlobLocations } from './blob-locations.js';
+import type { ExplainedItem, MissingItem } from './graph.js';
+
+export type { ExplainedItem, MissingItem } from './graph.js';
 
 /** The deserialize engine's options and results (engine.ts), apart so that they read in one place. */
 
-/** A streaming digest (oci/verify.ts); awaiting update()'s promise bounds memory. */
-export type StreamHasherFactory = HasherFactory;
+export type Log = (level: 'info' | 'warn' | 'debug', message: string) => void;
 
 /**
  * What the engine needs from the destination. `fetchBlob` (optional) lets a later call finish
@@ -21,14 +22,9 @@ export interface EngineOptions {
   /** Verify everything and consult the target, but push nothing. */
   dryRun?: boolean;
   strict?: boolean;
-  /**
-   * Hashes blobs streamed to the target (the native one keeps the JavaScript thread free for
-   * the upload, whose pace bounds its queue). Hash-only paths always use node's crypto.
-   */
-  hasher?: StreamHasherFactory;
   /** Digests known to exist on the far side, with what says so (verify --existing). */
   existing?: Map<string, string>;
-  log?: (level: 'info' | 'warn' | 'debug', message: string) => void;
+  log?: Log;
   /** Manifests larger than this are refused (registries cap them at 4 MiB). */
   maxManifestBytes?: number;
   /** Ctrl-C: stop between entries with an InterruptedError. */
@@ -39,23 +35,6 @@ export interface EngineOptions {
   locations?: BlobLocations;
   /** Blob uploads (and mounts) in flight at once; small blobs go up while the archive reads on. */
   concurrency?: number;
-}
-
-export interface MissingItem {
-  digest: string;
-  size?: number;
-  mediaType?: string;
-  kind: 'blob' | 'manifest';
-  neededBy: string[];
-  /** Why it is not there when we know (cut piece, digest mismatch, size mismatch). */
-  reason?: string;
-}
-
-export interface ExplainedItem {
-  digest: string;
-  size?: number;
-  kind: 'blob' | 'manifest';
-  explainedBy: string;
 }
 
 export interface CorruptItem {
