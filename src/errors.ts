@@ -14,6 +14,13 @@ export class AceError extends Error {
 /** Bad content: digest or size mismatch, malformed manifest, unsafe archive entry. */
 export class OciError extends AceError {}
 
+/** A digest mismatch (EDIGEST), with what the content hashes to, for reports that name it. */
+export class DigestMismatchError extends OciError {
+  constructor(message: string, readonly actual: string) {
+    super('EDIGEST', message);
+  }
+}
+
 /** A failure the user caused or can fix (bad reference, unwritable destination, bad ledger). */
 export class UserError extends AceError {}
 

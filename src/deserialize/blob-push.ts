@@ -1,4 +1,4 @@
-import { OciError } from '../errors.js';
+import { DigestMismatchError, OciError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { verifyingWriter } from '../oci/verify.js';
 import type { BlobPusher, UploadSession } from '../source/types.js';
@@ -70,10 +70,8 @@ function flawOf(e: unknown, desc: Descriptor, got: number): Flaw {
     case 'ESIZE':
       return { code: 'ESIZE', got: desc.size + 1 };
     case 'EDIGEST':
-      // The report names what the content hashes to; verifyingWriter says it at the end of its
-      // message (test/oci/verify.test.ts pins it) and nowhere else, and the blob is not hashed a
-      // second time to learn it. Without it the reason is just "digest mismatch".
-      return { code: 'EDIGEST', got: desc.size, actual: /hashes to (\S+)$/.exec(e.message)?.[1] };
+      // The report names what the content hashes to (the blob is not hashed a second time).
+      return { code: 'EDIGEST', got: desc.size, actual: e instanceof DigestMismatchError ? e.actual : undefined };
     default:
       throw e;
   }

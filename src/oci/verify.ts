@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { OciError } from '../errors.js';
+import { DigestMismatchError, OciError } from '../errors.js';
 import type { Descriptor } from './descriptor.js';
 import { parseDigest } from './digest.js';
 
@@ -78,7 +78,7 @@ export function verifyingWriter(
   const check = () => {
     const actual = hash.digest();
     if (actual !== desc.digest) {
-      throw new OciError('EDIGEST', `${context}: digest mismatch for ${desc.digest}: content of ${desc.size} bytes hashes to ${actual}`);
+      throw new DigestMismatchError(`${context}: digest mismatch for ${desc.digest}: content of ${desc.size} bytes hashes to ${actual}`, actual);
     }
   };
   return {
@@ -107,6 +107,6 @@ export async function verifyBytes(desc: Descriptor, bytes: Uint8Array, context: 
   }
   const actual = digestBytes(parseDigest(desc.digest).algorithm, bytes);
   if (actual !== desc.digest) {
-    throw new OciError('EDIGEST', `${context}: digest mismatch for manifest ${desc.digest}: content hashes to ${actual}`);
+    throw new DigestMismatchError(`${context}: digest mismatch for manifest ${desc.digest}: content hashes to ${actual}`, actual);
   }
 }

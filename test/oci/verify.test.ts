@@ -35,6 +35,7 @@ t.test('wrong digest: the completing chunk is held back, EDIGEST names both dige
   const r = run(desc, [bad.subarray(0, 10), bad.subarray(10)]);
   t.equal(r.error?.code, 'EDIGEST');
   t.match(r.error?.message, new RegExp(`digest mismatch for ${desc.digest}: content of 20 bytes hashes to ${sha(bad)}`));
+  t.equal((r.error as { actual?: string }).actual, sha(bad), 'the actual digest is a field, not only words (reports name it)');
   t.equal(r.got.length, 10, 'only the first chunk reached the sink');
 });
 
