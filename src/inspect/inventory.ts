@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { InterruptedError } from '../errors.js';
 import type { LayoutEvent } from '../archive/reader.js';
 import { looksLikeManifest, parseManifest } from '../deserialize/manifest.js';
 import { Annotation, type Descriptor, type Platform } from '../oci/descriptor.js';
@@ -117,8 +118,9 @@ export class Inventory {
   private readonly entries = new Map<number, number>();
   private current?: { source: number; archive: number; last?: BlobItem };
 
-  async consume(events: AsyncIterable<LayoutEvent>, source: number, name: string): Promise<void> {
+  async consume(events: AsyncIterable<LayoutEvent>, source: number, name: string, signal?: AbortSignal): Promise<void> {
     for await (const ev of events) {
+      if (signal?.aborted) throw new InterruptedError(signal.reason as NodeJS.Signals);
       if (ev.kind !== 'archive-start' && ev.kind !== 'archive-end') this.entries.set(source, (this.entries.get(source) ?? 0) + 1);
       switch (ev.kind) {
         case 'archive-start':
