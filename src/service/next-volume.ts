@@ -4,7 +4,7 @@ import { InterruptedError, UserError } from '../errors.js';
 import { parseDigest } from '../oci/digest.js';
 import type { Plan } from '../plan/plan.js';
 import type { BlobFetcher, BlobStream } from '../source/types.js';
-import { pushBlobStream } from '../source/stream.js';
+import { pushBlobStream } from '../stream/blob-stream.js';
 import { BLOCK } from '../archive/tar-header.js';
 import type { Sink } from '../sink/types.js';
 
