@@ -1,9 +1,10 @@
-import { Command, Option, UsageError } from './clipanion.js';
-import { AceError, InterruptedError, UserError, redact } from '../errors.js';
+import { Command, Option } from './clipanion.js';
+import { AceError, InterruptedError, UsageError, UserError, redact } from '../errors.js';
 import { ByteSizeError, parseBytes } from '../util/bytes.js';
 import { type Level, VerbosityError, parseVerbosity } from '../util/log.js';
 import type { RegistryOptions } from '../source/registry.js';
 import { VERSION } from '../version.js';
+import { signalExitCode } from './abort.js';
 
 /** Exit codes (SPEC "User experience"). */
 export const Exit = { Ok: 0, Failed: 1, Usage: 2, Interrupted: 130 } as const;
@@ -81,7 +82,7 @@ export function reportError(e: unknown, stderr: NodeJS.WritableStream): number {
   }
   if (e instanceof InterruptedError) {
     stderr.write(`ace-dt: ${e.message}\n`);
-    return e.signal === 'SIGTERM' ? 143 : Exit.Interrupted;
+    return signalExitCode(e.signal);
   }
   if (e instanceof AceError) {
     stderr.write(`ace-dt: error: ${redact(e.message)}\n`);
