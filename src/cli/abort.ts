@@ -7,9 +7,8 @@ import { InterruptedError } from '../errors.js';
  * - The first SIGINT or SIGTERM aborts the run's AbortSignal (its reason is the signal's name).
  *   The command stops at its next step, finishes what must be finished (serialize drains the ring
  *   and syncs the ledger; mbuffer writes out its buffer; nothing unverified is committed) and
- *   ends with an InterruptedError, which reportError prints as "interrupted by SIGINT" with exit
- *   130, or 143 for SIGTERM (SPEC "User experience"; 128 + the signal's number, as a shell reports
- *   a process killed by it).
+ *   ends with an InterruptedError, which reportError (common.ts) prints as "interrupted by
+ *   SIGINT" with exit 130, or 143 for SIGTERM (signalExitCode).
  * - A second one is not caught unless the command says what to do (`again`): the process dies by
  *   it, Node's default, so a run that cannot stop soon (a read stalled on a pipe) still ends.
  * - SIGHUP (the terminal went away) is no request to stop cleanly: the display hears of it
@@ -17,11 +16,6 @@ import { InterruptedError } from '../errors.js';
  */
 
 export type InterruptSignal = 'SIGINT' | 'SIGTERM';
-
-/** The exit status of a run interrupted by `sig`. */
-export function signalExitCode(sig: NodeJS.Signals): number {
-  return sig === 'SIGTERM' ? 143 : 130;
-}
 
 export interface InterruptOptions {
   /** Called at the first SIGINT or SIGTERM, before the abort (mbuffer says what happens now). */

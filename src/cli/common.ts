@@ -4,10 +4,14 @@ import { ByteSizeError, parseBytes } from '../util/bytes.js';
 import { type Level, VerbosityError, parseVerbosity } from '../util/log.js';
 import type { RegistryOptions } from '../source/registry.js';
 import { VERSION } from '../version.js';
-import { signalExitCode } from './abort.js';
 
 /** Exit codes (SPEC "User experience"). */
 export const Exit = { Ok: 0, Failed: 1, Usage: 2, Interrupted: 130 } as const;
+
+/** The exit status of a run interrupted by `sig`: 143 for SIGTERM (128 + 15, as a shell says). */
+export function signalExitCode(sig: NodeJS.Signals): number {
+  return sig === 'SIGTERM' ? 143 : Exit.Interrupted;
+}
 
 /** Parse a byte-size flag or throw a UsageError naming the flag. */
 export function byteSizeOption(flag: string, value: string | undefined, fallback: number, opts: { min?: number } = {}): number {

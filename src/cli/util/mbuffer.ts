@@ -1,6 +1,6 @@
 import { Command, Option } from '../clipanion.js';
-import { interruptible, signalExitCode } from '../abort.js';
-import { BaseCommand, byteSizeOption, hwmOption, Exit } from '../common.js';
+import { interruptible } from '../abort.js';
+import { BaseCommand, Exit, byteSizeOption, hwmOption, signalExitCode } from '../common.js';
 import { mbuffer } from '../../sink/mbuffer.js';
 import { formatBytes, humanBytes } from '../../util/bytes.js';
 
