@@ -24,6 +24,16 @@ export class DigestMismatchError extends OciError {
 /** A failure the user caused or can fix (bad reference, unwritable destination, bad ledger). */
 export class UserError extends AceError {}
 
+/**
+ * A mistake on the command line (a bad flag value, a bad -v or ACE_DT_VERBOSITY): the CLI prints
+ * "usage error" and exits 2 (cli/common.ts reportError). Not an AceError: it has no code and is
+ * never retried or logged as a run's failure. It lives here, not in cli/, because layers below the
+ * CLI parse user input too (ui's createReporter parses -v).
+ */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
 /** The run was interrupted by a signal; exit 130 (SIGINT) or 143 (SIGTERM). */
 export class InterruptedError extends AceError {
   constructor(readonly signal: NodeJS.Signals) {

@@ -6,17 +6,12 @@ import { AceError } from '../errors.js';
 import { pipeIterable } from '../stream/blob-stream.js';
 import type { ChunkWriter, Landing } from '../stream/blob-stream.js';
 
-type ZstdFactory = (level: number) => { write(chunk: Uint8Array): Promise<Buffer>; endFrame(): Promise<Buffer> };
-let zstdFactory: Promise<ZstdFactory | undefined> | undefined;
-
-/** The addon's zstd compressor, if this build has one. */
-function nativeZstd(): Promise<ZstdFactory | undefined> {
-  zstdFactory ??= import('../sink/index.js').then(
-    (sink) => (sink.zstdAvailable() ? (level: number) => sink.createZstdCompressor(level) : undefined),
-    () => undefined,
-  );
-  return zstdFactory;
-}
+/**
+ * A streaming zstd compressor at a level: the addon's (libzstd), which the service hands in from
+ * src/sink when this build has one (sink/index.ts createZstdCompressor). Each endFrame() closes an
+ * independent frame.
+ */
+export type ZstdFactory = (level: number) => { write(chunk: Uint8Array): Promise<Buffer>; endFrame(): Promise<Buffer> };
 
 /** Where archive bytes go: the native sink's write(), which signals backpressure with a promise. */
 export interface ByteSink {
@@ -42,6 +37,8 @@ export class ArchiveOutput {
     private readonly sink: ByteSink,
     readonly compression: Compression | undefined,
     startOffset = 0,
+    /** zstd in this process; without it, the zstd program compresses. */
+    private readonly zstd?: ZstdFactory,
   ) {
     this.offset = startOffset;
   }
@@ -82,9 +79,8 @@ export class ArchiveOutput {
     // Node 20 has no zstd: the addon's libzstd stream when it was built with it, else the zstd
     // program, one process per frame. Level 11 is close to klauspost's SpeedBestCompression,
     // which the original uses.
-    const native = await nativeZstd();
-    if (native) {
-      const z = native(11);
+    if (this.zstd) {
+      const z = this.zstd(11);
       await produce(async (chunk) => {
         const out = await z.write(chunk); // the chunk stays lent until this settles
         if (out.length) await this.put(out);

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import { UserError } from '../errors.js';
 import type { SeekableChunks } from './read-bytes.js';
 import { openPositional, type PositionalReader } from './positional.js';
-import { isTapeDevice, openArchiveSource, type ArchiveSource, type SourceSpec, type SourceStats } from './read-source.js';
+import { openArchiveSource, openForReading, type ArchiveSource, type SourceSpec, type SourceStats } from './read-source.js';
+import { TAPE_MAX_READ, TAPE_MIN_READ, type TapeOps, isTapeDevice, tapePosition, tapeRecordReader } from './read-tape.js';
 
 /**
  * Archive sources that can jump over bytes instead of reading them, for `mirror inspect`:
@@ -10,12 +11,14 @@ import { isTapeDevice, openArchiveSource, type ArchiveSource, type SourceSpec, t
  * - a regular file is read with positioned reads (pread) at a cursor that `skipAhead` moves, so a
  *   blob body costs no I/O at all. Reads start small (a header and what follows it) and double
  *   while the consumer keeps reading sequentially (an index.json, a compressed stream);
- * - a tape is read one record at a time (as read-source.ts does) and `skipAhead` spaces over
- *   whole records with MTFSR, reading only the record in which the skip ends. Spacing needs to
- *   know how many bytes a record holds: the fixed block size (MTIOCGET), or in variable-block
- *   mode the size of the records read so far, which serialize `-b` writes all equal but the last.
- *   As soon as the records turn out not to be equal, spacing stops and records are read instead.
- * - standard input and pipes cannot skip: they come from read-source.ts and are read through.
+ * - a tape is read one record at a time (read-tape.ts) and `skipAhead` spaces over whole records
+ *   with MTFSR (the drive's ioctls come from the caller: TapeOps), reading only the record in
+ *   which the skip ends. Spacing needs to know how many bytes a record holds: the fixed block
+ *   size (MTIOCGET), or in variable-block mode the size of the records read so far, which
+ *   serialize `-b` writes all equal but the last. As soon as the records turn out not to be
+ *   equal, spacing stops and records are read instead.
+ * - standard input and pipes cannot skip: they come from read-source.ts and are read through, as
+ *   a tape is when no TapeOps are given.
  */
 
 export interface SeekStats extends SourceStats {
@@ -43,10 +46,9 @@ export interface SeekableSource extends Omit<ArchiveSource, 'stats'> {
 /** First read after a jump: a header and a little more (several small entries often fit). */
 const MIN_READ = 64 << 10;
 const MAX_READ = 1 << 20;
-const TAPE_MAX_READ = 8 << 20;
-const TAPE_MIN_READ = 64 << 10;
 
-export async function openSeekableSource(source: string | SourceSpec): Promise<SeekableSource> {
+/** Open SOURCE to be read with skips. `tape`: the drive's ioctls, without which a tape is read through. */
+export async function openSeekableSource(source: string | SourceSpec, tape?: TapeOps): Promise<SeekableSource> {
   // The volumes of a --volume-size archive: one stream, skipped over like a file (issue 14).
   if (typeof source !== 'string' && source.paths.length > 1) {
     const reader = await openPositional(source.paths);
@@ -62,8 +64,8 @@ export async function openSeekableSource(source: string | SourceSpec): Promise<S
     }
   }
   if (st?.isFile()) return fileSource(path, st.size);
-  if (st && isTapeDevice(path, st)) return tapeSource(path);
-  const src = await openArchiveSource(path);
+  if (st && tape && isTapeDevice(path, st)) return tapeSource(path, tape);
+  const src = await openArchiveSource(path, tape);
   return {
     ...src,
     seekable: false,
@@ -74,18 +76,8 @@ export async function openSeekableSource(source: string | SourceSpec): Promise<S
   };
 }
 
-async function openOrExplain(path: string): Promise<fs.promises.FileHandle> {
-  try {
-    return await fs.promises.open(path, 'r');
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    const why = err.code === 'EACCES' ? 'permission denied' : err.code === 'EBUSY' ? 'device busy (in use by another process)' : (err.code ?? err.message);
-    throw new UserError('ESOURCE', `cannot open source ${path}: ${why}`);
-  }
-}
-
 async function fileSource(path: string, size: number): Promise<SeekableSource> {
-  const fh = await openOrExplain(path);
+  const fh = await openForReading(path);
   return positionalSource({
     name: path,
     size,
@@ -150,23 +142,19 @@ function positionalSource(r: PositionalReader): SeekableSource {
   return { name: path, kind: 'file', chunks, seekable: true, stats: () => stats, close };
 }
 
-async function tapeSource(path: string): Promise<SeekableSource> {
-  // Loaded only for a tape: the addon is not needed to inspect files.
-  const { spaceRecords, tapeBlockSize } = await import('../sink/tape-space.js');
+async function tapeSource(path: string, tape: TapeOps): Promise<SeekableSource> {
   let fixed = 0;
   try {
-    fixed = tapeBlockSize(path);
+    fixed = tape.status(path).blockSize;
   } catch (e) {
     throw new UserError('ESOURCE', `cannot query tape ${path}: ${(e as Error).message}`);
   }
-  const fh = await openOrExplain(path);
+  const fh = await openForReading(path);
   const stats: SeekStats = { bytes: 0, records: 0, skipped: 0, seeks: 0, spacedRecords: 0, filemark: false };
   if (fixed > 0) stats.recordSize = fixed;
   // Fixed-block mode: a read returns as many blocks as asked for, so ask for about 64 KiB (whole
   // blocks), not 8 MiB: a header read must not pull in the body that spacing would pass over.
-  let size = fixed > 0 ? fixed * Math.max(1, Math.floor(TAPE_MIN_READ / fixed)) : TAPE_MAX_READ;
-  stats.readSize = size;
-  const scratch = Buffer.allocUnsafeSlow(TAPE_MAX_READ);
+  const next = tapeRecordReader(path, fh, stats, { size: fixed > 0 ? fixed * Math.max(1, Math.floor(TAPE_MIN_READ / fixed)) : TAPE_MAX_READ, shrink: fixed === 0 });
   let ended = false;
   // Variable-block mode: a record shorter than the others is the last one; any record after it
   // (or a longer one) means the records are not all equal, and spacing by count would lose bytes.
@@ -178,52 +166,23 @@ async function tapeSource(path: string): Promise<SeekableSource> {
     if (closed) return;
     closed = true;
     await fh.close();
-    try {
-      const { tapeStatus } = await import('../sink/index.js');
-      const s = tapeStatus(path);
-      stats.position = { fileNumber: s.fileNumber, blockInFile: s.blockInFile, block: s.block };
-    } catch {
-      stats.position = undefined;
-    }
+    stats.position = tapePosition(tape, path);
   };
 
-  /** One record (fixed mode: up to `size` bytes of blocks); undefined at a filemark or end of data. */
+  /** One record (fixed mode: up to the read size in blocks); undefined at a filemark or end of data. */
   const readRecord = async (): Promise<Buffer | undefined> => {
-    for (;;) {
-      let n: number;
-      try {
-        ({ bytesRead: n } = await fh.read(scratch, 0, size, null));
-      } catch (e) {
-        const err = e as NodeJS.ErrnoException;
-        // Same rules as read-source.ts (behaviour note 10): EINVAL = larger than the drive's
-        // maximum block, the tape did not move; ENOMEM = the record was larger than the buffer.
-        if (err.code === 'EINVAL' && size > TAPE_MIN_READ && fixed === 0) {
-          size >>= 1;
-          stats.readSize = size;
-          continue;
-        }
-        if (err.code === 'ENOMEM') throw new UserError('ESOURCE', `reading tape ${path}: a record is larger than the ${size}-byte read buffer`);
-        if (err.code === 'EIO' && stats.records > 0) {
-          ended = true;
-          return undefined;
-        }
-        if (err.code === 'EIO') throw new UserError('ESOURCE', `reading tape ${path}: I/O error at the first record (end of data? position the tape with mt)`);
-        throw new UserError('ESOURCE', `reading tape ${path} after ${stats.bytes} bytes: ${err.code ?? err.message}`);
-      }
-      if (n === 0) {
-        stats.filemark = true;
-        ended = true;
-        return undefined;
-      }
-      stats.bytes += n;
-      stats.records++;
-      if (fixed === 0) {
-        if (stats.recordSize === undefined) stats.recordSize = n;
-        else if (sawShort || n > stats.recordSize) stats.spacingOff ??= `records of unequal size (${stats.recordSize} then ${n} bytes): read instead of spaced`;
-        else if (n < stats.recordSize) sawShort = true;
-      }
-      return Buffer.from(scratch.subarray(0, n));
+    const record = await next();
+    if (!record) {
+      ended = true;
+      return undefined;
     }
+    const n = record.length;
+    if (fixed === 0) {
+      if (stats.recordSize === undefined) stats.recordSize = n;
+      else if (sawShort || n > stats.recordSize) stats.spacingOff ??= `records of unequal size (${stats.recordSize} then ${n} bytes): read instead of spaced`;
+      else if (n < stats.recordSize) sawShort = true;
+    }
+    return record;
   };
 
   const chunks: SeekableChunks = {
@@ -256,7 +215,7 @@ async function tapeSource(path: string): Promise<SeekableSource> {
       const canSpace = record > 0 && !sawShort && stats.spacingOff === undefined;
       const whole = canSpace ? Math.floor((n - done) / record) : 0;
       if (whole > 0 && !ended) {
-        const out = await spaceRecords(fh.fd, whole);
+        const out = await tape.spaceRecords(fh.fd, whole);
         stats.seeks++;
         if (out.code) throw new UserError('ESOURCE', `spacing tape ${path} forward over ${whole} records (MTFSR): ${out.code}`);
         const passed = out.filemark ? Math.max(0, out.spaced) : whole;

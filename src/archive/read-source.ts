@@ -2,16 +2,12 @@ import fs from 'node:fs';
 import { UserError } from '../errors.js';
 import { contiguous, listVolumes, parseVolumePath, volumePath } from '../util/volumes.js';
 import { openPositional, readRange } from './positional.js';
+import { TAPE_MAX_READ, type TapeOps, type TapeWhere, isTapeDevice, tapePosition, tapeRecordReader } from './read-tape.js';
 
 /**
- * Where archive bytes come from: a regular file, a tape device, standard input or a pipe.
- *
- * Tape (Linux st driver, behaviour note section 10): in variable-block mode each read() returns
- * one record and needs a buffer at least the record's size, else ENOMEM *and the record is
- * skipped*; a read larger than the drive's maximum block size fails with EINVAL without moving
- * the tape. So we read with 8 MiB (the LTO maximum) and halve on EINVAL, never leaving the choice
- * to the user. A read of 0 is the filemark: we stop there, so the tape is left at the start of the
- * next tape file and a second SOURCE naming the same device reads the next archive.
+ * Where archive bytes come from: a regular file, a tape device, standard input or a pipe. Tapes
+ * are read record by record (read-tape.ts); the drive's position after the read is reported when
+ * the caller hands in the drive's ioctls (TapeOps, from src/sink).
  */
 
 export interface SourceStats {
@@ -23,7 +19,7 @@ export interface SourceStats {
   /** Tape: the read size finally used (bytes). */
   readSize?: number;
   /** Tape: position after the read (native addon's MTIOCGET/MTIOCPOS), when available. */
-  position?: { fileNumber: number; blockInFile: number; block: number };
+  position?: TapeWhere;
 }
 
 export interface ArchiveSource {
@@ -33,26 +29,21 @@ export interface ArchiveSource {
   stats(): SourceStats;
 }
 
-/** Linux SCSI tape character devices have major number 9 (Documentation/admin-guide/devices.txt). */
-const ST_MAJOR = 9;
-const TAPE_MAX_READ = 8 << 20;
-const TAPE_MIN_READ = 64 << 10;
 const FILE_CHUNK = 1 << 20;
-
-function major(rdev: number): number {
-  // glibc's gnu_dev_major for 64-bit dev_t.
-  return ((rdev >>> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
-}
-
-export function isTapeDevice(path: string, st?: fs.Stats): boolean {
-  if (st && st.isCharacterDevice()) return major(st.rdev) === ST_MAJOR || /^\/dev\/n?st\d+[lma]?$/.test(path);
-  return false;
-}
 
 function openError(path: string, e: NodeJS.ErrnoException): UserError {
   const why =
     e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EBUSY' ? 'device busy (in use by another process)' : e.code === 'EISDIR' ? 'is a directory' : (e.code ?? e.message);
   return new UserError('ESOURCE', `cannot open source ${path}: ${why}`);
+}
+
+/** Open a SOURCE for reading, or say in words why it cannot be. */
+export async function openForReading(path: string): Promise<fs.promises.FileHandle> {
+  try {
+    return await fs.promises.open(path, 'r');
+  } catch (e) {
+    throw openError(path, e as NodeJS.ErrnoException);
+  }
 }
 
 /** One SOURCE as read: a path, or the volumes of a --volume-size archive read as one stream. */
@@ -128,8 +119,9 @@ async function volumeSetSource(spec: SourceSpec): Promise<ArchiveSource> {
   return { name: spec.name, kind: 'file', chunks, stats: () => stats };
 }
 
-export async function openArchiveSource(source: string | SourceSpec): Promise<ArchiveSource> {
-  if (typeof source !== 'string') return source.paths.length === 1 ? openArchiveSource(source.paths[0]) : volumeSetSource(source);
+/** Open SOURCE to be read through. `tape`: the drive's ioctls, to report where a tape was left. */
+export async function openArchiveSource(source: string | SourceSpec, tape?: TapeOps): Promise<ArchiveSource> {
+  if (typeof source !== 'string') return source.paths.length === 1 ? openArchiveSource(source.paths[0], tape) : volumeSetSource(source);
   const path = source;
   if (path === '-') {
     const stats: SourceStats = { bytes: 0, records: 0 };
@@ -143,18 +135,13 @@ export async function openArchiveSource(source: string | SourceSpec): Promise<Ar
     })();
     return { name: 'standard input', kind: 'stdin', chunks, stats: () => stats };
   }
-  let fh: fs.promises.FileHandle;
-  try {
-    fh = await fs.promises.open(path, 'r');
-  } catch (e) {
-    throw openError(path, e as NodeJS.ErrnoException);
-  }
+  const fh = await openForReading(path);
   const st = await fh.stat();
   if (st.isDirectory()) {
     await fh.close();
     throw new UserError('ESOURCE', `cannot read source ${path}: it is a directory (give the archive file)`);
   }
-  if (isTapeDevice(path, st)) return tapeSource(path, fh);
+  if (isTapeDevice(path, st)) return tapeSource(path, fh, tape);
   const stats: SourceStats = { bytes: 0, records: 0 };
   const chunks = (async function* () {
     try {
@@ -178,61 +165,16 @@ export async function openArchiveSource(source: string | SourceSpec): Promise<Ar
   return { name: path, kind, chunks, stats: () => stats };
 }
 
-function tapeSource(path: string, fh: fs.promises.FileHandle): ArchiveSource {
+function tapeSource(path: string, fh: fs.promises.FileHandle, tape: TapeOps | undefined): ArchiveSource {
   const stats: SourceStats = { bytes: 0, records: 0, filemark: false, readSize: TAPE_MAX_READ };
+  const next = tapeRecordReader(path, fh, stats);
   const chunks = (async function* () {
-    let size = TAPE_MAX_READ;
-    const scratch = Buffer.allocUnsafeSlow(TAPE_MAX_READ);
     try {
-      for (;;) {
-        let n: number;
-        try {
-          ({ bytesRead: n } = await fh.read(scratch, 0, size, null));
-        } catch (e) {
-          const err = e as NodeJS.ErrnoException;
-          if (err.code === 'EINVAL' && size > TAPE_MIN_READ) {
-            // Larger than the drive's maximum block: the tape did not move; try smaller.
-            size >>= 1;
-            stats.readSize = size;
-            continue;
-          }
-          if (err.code === 'EIO' && stats.records === 0 && stats.filemark === false) {
-            throw new UserError('ESOURCE', `reading tape ${path}: I/O error at the first record (end of data? rewind or position the tape with mt)`);
-          }
-          if (err.code === 'ENOMEM') {
-            throw new UserError('ESOURCE', `reading tape ${path}: a record is larger than the ${size}-byte read buffer (the st driver skipped it); the archive cannot be read completely`);
-          }
-          if (err.code === 'EIO' && stats.records > 0) {
-            // End of data without a filemark (a write that was cut): treat as the end of this piece.
-            break;
-          }
-          throw new UserError('ESOURCE', `reading tape ${path} after ${stats.bytes} bytes: ${err.code ?? err.message}`);
-        }
-        if (n === 0) {
-          stats.filemark = true;
-          break;
-        }
-        stats.bytes += n;
-        stats.records++;
-        // Copy out of the scratch buffer: records are usually far smaller than 8 MiB.
-        yield Buffer.from(scratch.subarray(0, n));
-      }
+      for (let record = await next(); record; record = await next()) yield record;
     } finally {
       await fh.close();
-      stats.position = await tapePosition(path);
+      stats.position = tapePosition(tape, path);
     }
   })();
   return { name: path, kind: 'tape', chunks, stats: () => stats };
-}
-
-/** Where the tape is now, from the native addon when it is built (else unknown). */
-async function tapePosition(path: string): Promise<SourceStats['position']> {
-  try {
-    const spec = '../sink/index.js';
-    const sink = (await import(spec)) as { tapeStatus?: (d: string) => { fileNumber: number; blockInFile: number; block: number } };
-    const s = sink.tapeStatus?.(path);
-    return s ? { fileNumber: s.fileNumber, blockInFile: s.blockInFile, block: s.block } : undefined;
-  } catch {
-    return undefined;
-  }
 }

@@ -5,12 +5,14 @@ import type { BlobFetcher } from '../source/types.js';
 import { type Reporter, silentReporter } from '../ui/events.js';
 import { type ArchiveEntry, type LayoutOptions, blobEntries, prefixEntries, suffixEntries } from './entries.js';
 import type { LedgerWriter } from './ledger.js';
-import { ArchiveOutput, type ByteSink, type Compression } from './output.js';
+import { ArchiveOutput, type ByteSink, type Compression, type ZstdFactory } from './output.js';
 import { DEFAULT_WINDOW, PrefetchWindow, type WindowLimits } from './prefetch.js';
 import { BLOCK, TRAILER_SIZE, encodeHeader, padding } from './tar-header.js';
 
 export interface WriteOptions extends LayoutOptions {
   compression?: Compression;
+  /** The addon's zstd (src/sink), for `compression: 'zstd'`; else the zstd program runs. */
+  zstd?: ZstdFactory;
   ledger?: LedgerWriter;
   reporter?: Reporter;
   /** Continue an archive cut at this offset (prefix and `dirsPresent` already there). */
@@ -48,7 +50,7 @@ function* entryBytes(entry: ArchiveEntry & { kind: 'data' | 'dir' }): Generator<
  * request latency and memory stays bounded.
  */
 export async function writeArchive(plan: Plan, fetcher: BlobFetcher, sink: ByteSink, opts: WriteOptions): Promise<WriteResult> {
-  const out = new ArchiveOutput(sink, opts.compression, opts.continueAt ?? 0);
+  const out = new ArchiveOutput(sink, opts.compression, opts.continueAt ?? 0, opts.zstd);
   const reporter = opts.reporter ?? silentReporter;
   const result: WriteResult = { offset: 0, blobsWritten: 0, blobBytes: 0 };
 

@@ -1,5 +1,5 @@
-import { Command, Option, UsageError } from './clipanion.js';
-import { AceError, InterruptedError, UserError, redact } from '../errors.js';
+import { Command, Option } from './clipanion.js';
+import { AceError, InterruptedError, UsageError, UserError, redact } from '../errors.js';
 import { ByteSizeError, parseBytes } from '../util/bytes.js';
 import { type Level, VerbosityError, parseVerbosity } from '../util/log.js';
 import type { RegistryOptions } from '../source/registry.js';
@@ -7,6 +7,11 @@ import { VERSION } from '../version.js';
 
 /** Exit codes (SPEC "User experience"). */
 export const Exit = { Ok: 0, Failed: 1, Usage: 2, Interrupted: 130 } as const;
+
+/** The exit status of a run interrupted by `sig`: 143 for SIGTERM (128 + 15, as a shell says). */
+export function signalExitCode(sig: NodeJS.Signals): number {
+  return sig === 'SIGTERM' ? 143 : Exit.Interrupted;
+}
 
 /** Parse a byte-size flag or throw a UsageError naming the flag. */
 export function byteSizeOption(flag: string, value: string | undefined, fallback: number, opts: { min?: number } = {}): number {
@@ -81,7 +86,7 @@ export function reportError(e: unknown, stderr: NodeJS.WritableStream): number {
   }
   if (e instanceof InterruptedError) {
     stderr.write(`ace-dt: ${e.message}\n`);
-    return e.signal === 'SIGTERM' ? 143 : Exit.Interrupted;
+    return signalExitCode(e.signal);
   }
   if (e instanceof AceError) {
     stderr.write(`ace-dt: error: ${redact(e.message)}\n`);

@@ -5,6 +5,8 @@
  * /ace/dt/config.yaml, /etc/ace/dt/config.yaml. The first readable file wins and the others are
  * ignored. Decoding is strict: an unknown key, a wrong apiVersion/kind or broken YAML is an error
  * naming the file and the key, as the original's strict decoder does.
+ *
+ * src/config's one job; it may import `util` and `errors.ts` only (test/layers.test.ts).
  */
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';

@@ -15,13 +15,15 @@
  *   existing.ts, render.ts   what `mirror verify --existing` explains; summary text
  *
  * It may import archive (readers), source (the target's capabilities, over registry/), oci,
- * util and errors; existing.ts also reuses plan's existing-image walk. Never cli, ui or sink:
- * the commands call in, not the other way.
+ * util and errors; existing.ts also reuses plan's existing-image walk; from sink only the tape
+ * access that archive's readers are handed (sink/tape-space.ts, as inspect does). Never cli or
+ * ui: the commands call in, not the other way.
  */
 import { UserError } from '../errors.js';
 import { stat } from 'node:fs/promises';
 import { groupSources, openArchiveSource, type ArchiveSource, type SourceSpec, type SourceStats } from '../archive/read-source.js';
 import { openSeekableSource } from '../archive/read-seek.js';
+import { tapeOps } from '../sink/tape-space.js';
 import { readArchives } from '../archive/reader.js';
 import { BlobLocations, defaultLocationsPath } from './blob-locations.js';
 import { Engine, type EngineResult, type EngineTarget } from './engine.js';
@@ -109,7 +111,7 @@ async function openSource(spec: SourceSpec): Promise<ArchiveSource & { close?: (
   if (spec.paths.length > 1) return openSeekableSource(spec);
   const path = spec.paths[0];
   const isFile = path !== '-' && (await stat(path).then((s) => s.isFile(), () => false));
-  return isFile ? openSeekableSource(path) : openArchiveSource(path);
+  return isFile ? openSeekableSource(path) : openArchiveSource(path, tapeOps);
 }
 
 /** Archives -> registry: every blob verified before it is committed, children before parents. */

@@ -1,10 +1,3 @@
-import { OciError, UserError } from '../errors.js';
-import { readArchives } from '../archive/reader.js';
-import { openSeekableSource, type SeekableSource, type SeekStats } from '../archive/read-seek.js';
-import { groupSources } from '../archive/read-source.js';
-import type { Descriptor } from '../oci/descriptor.js';
-import { Inventory, type ArchiveItem, type BlobItem, type ImageItem, type MissingItem } from './inventory.js';
-
 /**
  * The service behind `mirror inspect`: what a set of archive pieces holds (images, every blob
  * with its offset, which piece holds what, what is missing), read from tar headers while blob
@@ -12,7 +5,17 @@ import { Inventory, type ArchiveItem, type BlobItem, type ImageItem, type Missin
  * Compressed archives are decompressed whole: a gzip member does not record its compressed
  * length, and the tar header of each blob sits inside its zstd frame, so there is nothing to
  * skip to without decoding. Nothing here hashes a blob body: inspect describes, verify checks.
+ *
+ * May import: `archive` (the readers), `deserialize/manifest.ts` (manifests parsed as deserialize
+ * parses them), `sink` (the tape ioctls it hands the reader), `oci`, `util`, `errors.ts`.
  */
+import { OciError, UserError } from '../errors.js';
+import { readArchives } from '../archive/reader.js';
+import { openSeekableSource, type SeekableSource, type SeekStats } from '../archive/read-seek.js';
+import { groupSources } from '../archive/read-source.js';
+import type { Descriptor } from '../oci/descriptor.js';
+import { tapeOps } from '../sink/tape-space.js';
+import { Inventory, type ArchiveItem, type BlobItem, type ImageItem, type MissingItem } from './inventory.js';
 
 export interface InspectSource extends SeekStats {
   name: string;
@@ -53,6 +56,8 @@ export interface InspectReport {
 export interface InspectOptions {
   /** Called when a source is opened. */
   onSource?: (name: string, kind: string) => void;
+  /** Ctrl-C: stop between entries with an InterruptedError. */
+  signal?: AbortSignal;
 }
 
 function checkSources(sources: string[]): void {
@@ -70,10 +75,11 @@ export async function inspectArchives(sources: string[], opts: InspectOptions = 
   const groups = await groupSources(sources);
   for (const [i, group] of groups.entries()) {
     if (group.note) groupNotes.push(group.note);
-    const src = await openSeekableSource(group);
+    // The tape ioctls, to space over blob bodies (the addon loads when a tape is queried).
+    const src = await openSeekableSource(group, tapeOps);
     opts.onSource?.(src.name, src.kind);
     try {
-      await inv.consume(readArchives(src.chunks, src.name), i, src.name);
+      await inv.consume(readArchives(src.chunks, src.name), i, src.name, opts.signal);
     } catch (e) {
       if (e instanceof OciError && e.code === 'ETAR') {
         const what = inv.entriesIn(i) === 0 ? 'is not a tar archive' : 'has a damaged tar header';

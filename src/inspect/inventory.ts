@@ -1,3 +1,4 @@
+import { InterruptedError } from '../errors.js';
 import type { LayoutEvent } from '../archive/reader.js';
 import { padding } from '../archive/tar-header.js';
 import { looksLikeManifest, parseManifest } from '../deserialize/manifest.js';
@@ -118,8 +119,9 @@ export class Inventory {
   private readonly entries = new Map<number, number>();
   private current?: { source: number; archive: number; last?: BlobItem };
 
-  async consume(events: AsyncIterable<LayoutEvent>, source: number, name: string): Promise<void> {
+  async consume(events: AsyncIterable<LayoutEvent>, source: number, name: string, signal?: AbortSignal): Promise<void> {
     for await (const ev of events) {
+      if (signal?.aborted) throw new InterruptedError(signal.reason as NodeJS.Signals);
       if (ev.kind !== 'archive-start' && ev.kind !== 'archive-end') this.entries.set(source, (this.entries.get(source) ?? 0) + 1);
       switch (ev.kind) {
         case 'archive-start':

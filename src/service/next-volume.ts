@@ -4,7 +4,7 @@ import { parseDigest } from '../oci/digest.js';
 import { digestBytes } from '../oci/verify.js';
 import type { Plan } from '../plan/plan.js';
 import type { BlobFetcher, BlobStream } from '../source/types.js';
-import { pushBlobStream } from '../source/stream.js';
+import { pushBlobStream } from '../stream/blob-stream.js';
 import { padded } from '../archive/tar-header.js';
 import type { Sink } from '../sink/types.js';
 

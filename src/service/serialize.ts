@@ -6,12 +6,12 @@ import { type ResumeState, loadResume } from './resume.js';
 import { AceError, InterruptedError, UserError } from '../errors.js';
 import { archiveSize } from '../archive/entries.js';
 import { LedgerWriter, readLedger, recordsOnMedium } from '../archive/ledger.js';
-import type { Compression } from '../archive/output.js';
+import type { Compression, ZstdFactory } from '../archive/output.js';
 import type { LayoutOptions } from '../archive/entries.js';
 import { writeArchive } from '../archive/writer.js';
 import { DEFAULT_WINDOW } from '../archive/prefetch.js';
 import { type Plan, type SkipSet, existingBlobs, makePlan } from '../plan/plan.js';
-import { type WriterError, openSink } from '../sink/index.js';
+import { type WriterError, createZstdCompressor, openSink, zstdAvailable } from '../sink/index.js';
 import type { SinkResult, VolumeResult } from '../sink/types.js';
 import { openVolumeSink } from '../sink/volumes.js';
 import { openSource } from '../source/index.js';
@@ -290,6 +290,7 @@ async function writePiece(req: SerializeRequest, piece: Piece, ctx: RunContext):
     const result = await writeArchive(plan, piece.fetcher, sink, {
       ...ctx.layout,
       compression: req.compression,
+      zstd: req.compression === 'zstd' ? nativeZstd() : undefined,
       ledger,
       reporter: tracking,
       sourceName: req.image,
@@ -344,6 +345,11 @@ async function writePiece(req: SerializeRequest, piece: Piece, ctx: RunContext):
   } finally {
     req.signal.removeEventListener('abort', forward);
   }
+}
+
+/** The addon's zstd when it was built with libzstd; else archive/output.ts runs the zstd program. */
+function nativeZstd(): ZstdFactory | undefined {
+  return zstdAvailable() ? (level) => createZstdCompressor(level) : undefined;
 }
 
 /** A ledger must describe this IMAGE: same root, and no blob the image does not reference. */

@@ -1,3 +1,11 @@
+/**
+ * Image sources and targets: IMAGE and EXISTING-IMAGE as the one-method capabilities that the
+ * plan, the archive writer and deserialize take (types.ts): a local OCI layout (layout.ts) or a
+ * registry repository (registry.ts, one session per repository for both sides).
+ *
+ * May import: `registry` (the client), `oci`, `stream`, `errors.ts`. Never the archive, the sink
+ * or a service.
+ */
 import type { ImageSource } from './types.js';
 import { openLayoutSource } from './layout.js';
 import type { RegistryOptions } from './registry.js';

@@ -3,8 +3,8 @@ import type { BlobStream } from '../stream/blob-stream.js';
 import type { MountOutcome, UploadSession } from '../registry/mounts.js';
 
 // The stream primitives live in src/stream (sources and the registry client both use them).
-export type { BlobStream, ChunkWriter, Landing } from '../stream/blob-stream.js';
-export type { MountOutcome, UploadSession } from '../registry/mounts.js';
+export type { BlobStream } from '../stream/blob-stream.js';
+export type { UploadSession } from '../registry/mounts.js';
 
 /**
  * Read capabilities of an image source (a registry repository or an OCI layout), one method each
@@ -73,7 +73,11 @@ export interface ManifestPusher {
   pushManifest(desc: Descriptor, bytes: Uint8Array, tag?: string): Promise<void>;
 }
 
-export interface ImageTarget extends BlobPusher, ManifestPusher, BlobMounter {
+/**
+ * Everything deserialize needs from IMAGE. `fetchBlob` reads back what the repository holds (the
+ * manifests an earlier, incomplete call kept there as blobs, behaviour note 4.5).
+ */
+export interface ImageTarget extends BlobPusher, ManifestPusher, BlobMounter, BlobFetcher {
   readonly name: string;
   /** Tag to apply to the root (from IMAGE), `latest` if none. */
   readonly tag: string;

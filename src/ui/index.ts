@@ -3,10 +3,13 @@
  * terminal, timestamped plain lines otherwise, nothing on stdout with -q, logs on stderr at the
  * chosen verbosity, a JSON Lines event log with --debug, and a closing summary that cannot be
  * mistaken for success when the run failed.
+ *
+ * May import: `sink/types.ts` (the writer's statistics it shows), `oci`, `util`, `errors.ts`.
+ * The archive writer and the services emit its events (events.ts); it listens to no process
+ * signal itself (the run's AbortSignal tells it, cli/abort.ts).
  */
 import { Chalk, type ChalkInstance } from 'chalk';
-import { UsageError } from '../cli/clipanion.js';
-import { redact } from '../errors.js';
+import { UsageError, redact } from '../errors.js';
 import type { SinkStats } from '../sink/types.js';
 import { formatBytes, humanBytes } from '../util/bytes.js';
 import { type Level, type LevelName, Logger, VerbosityError, isoSeconds, parseVerbosity } from '../util/log.js';
@@ -44,6 +47,12 @@ export interface ReporterOptions {
   debugIntervalMs?: number;
   /** Print the closing summary on `done` (default true). */
   summary?: boolean;
+  /**
+   * The run's abort (cli/abort.ts, which alone listens to the process's signals); its reason is
+   * the signal's name. When it fires the display shows the cursor, the summary says INTERRUPTED
+   * and --debug records the signal.
+   */
+  signal?: AbortSignal;
 }
 
 type Mode = 'live' | 'plain' | 'quiet';
@@ -103,7 +112,7 @@ class UiReporter implements Reporter {
   /** A prompt is waiting for the operator: the live frame is not redrawn over it. */
   private held = false;
   private closed = false;
-  private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
+  private readonly onAbort = () => this.interrupted(this.opts.signal!.reason as NodeJS.Signals);
   private readonly stderrTTY: boolean;
 
   constructor(
@@ -121,12 +130,8 @@ class UiReporter implements Reporter {
       paint: (name, text) => paint[name](text),
       timestamps: !this.stderrTTY || opts.noTerm === true,
     });
-    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as NodeJS.Signals[]) {
-      const h = () => this.onSignal(sig);
-      this.signalHandlers.set(sig, h);
-      // First in line, so the command's own once-listeners are still registered when this runs.
-      process.prependListener(sig, h);
-    }
+    if (opts.signal?.aborted) this.onAbort();
+    else opts.signal?.addEventListener('abort', this.onAbort, { once: true });
   }
 
   /** Decided at the first event: a run whose DEST is `-` writes the archive on stdout, so its display goes to stderr. */
@@ -216,7 +221,7 @@ class UiReporter implements Reporter {
     this.closed = true;
     this.stopTimers();
     this.live?.dispose();
-    for (const [sig, h] of this.signalHandlers) process.off(sig, h);
+    this.opts.signal?.removeEventListener('abort', this.onAbort);
     this.debug?.close();
   }
 
@@ -303,17 +308,12 @@ class UiReporter implements Reporter {
     if (failed) this.logger.warn(failed);
   }
 
-  private onSignal(sig: NodeJS.Signals): void {
+  /** The run was interrupted: the cursor comes back now (a second Ctrl-C kills the process outright). */
+  private interrupted(sig: NodeJS.Signals): void {
     this.live?.signalled();
     if (!this.state.error) this.state.error = { code: 'EINTERRUPTED', message: `interrupted by ${sig}` };
     this.debugWrite({ type: 'signal', signal: sig });
-    const h = this.signalHandlers.get(sig);
-    if (h) process.off(sig, h);
-    this.signalHandlers.delete(sig);
-    // Nobody else handles this signal: do what it would have done without us.
-    if (process.listenerCount(sig) === 0) {
-      this.live?.dispose();
-      process.kill(process.pid, sig);
-    }
+    // A hangup ends the process at once (cli/abort.ts): nothing will redraw or replace the frame.
+    if (sig === 'SIGHUP') this.live?.dispose();
   }
 }

@@ -1,14 +1,9 @@
-import { Command, Option, UsageError } from '../clipanion.js';
+import { Command, Option } from '../clipanion.js';
 import { enabled } from '../../util/log.js';
+import { asInterruption, interruptible } from '../abort.js';
 import { BaseCommand, byteSizeOption } from '../common.js';
-import { InterruptedError, OciError } from '../../errors.js';
+import { OciError, UsageError } from '../../errors.js';
 import { parseReference } from '../../oci/reference.js';
-
-
-export function isVerbose(values: string[] | undefined): boolean {
-  const all = [...(values ?? []), ...(process.env.ACE_DT_VERBOSITY ? [process.env.ACE_DT_VERBOSITY] : [])];
-  return all.some((v) => /^(info|debug|[89]|1[0-9])$/.test(v.replace(/^=/, '')));
-}
 
 const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 
@@ -62,7 +57,7 @@ export class DeserializeCommand extends BaseCommand {
 
   async run(): Promise<number> {
     // Loaded on use, so that `--help` and other commands start fast.
-    const [{ openRegistrySource, openRegistryTarget }, { deserializeArchives }, { detailLines, failureMessage, summaryLines }, { createReporter }] = await Promise.all([
+    const [{ openRegistryRepo }, { deserializeArchives }, { detailLines, failureMessage, summaryLines }, { createReporter }] = await Promise.all([
       import('../../source/registry.js'),
       import('../../deserialize/index.js'),
       import('../../deserialize/render.js'),
@@ -80,64 +75,51 @@ export class DeserializeCommand extends BaseCommand {
     const out = this.context.stdout;
     const err = this.context.stderr;
     const verbose = enabled(this.logLevel(), 'info');
-    const reporter = await createReporter({ quiet: this.quiet, noTerm: this.noTerm, debugPath: this.debug, level: this.logLevel(), stdout: out, stderr: err });
     // Ctrl-C stops between entries (and aborts requests in flight); nothing unverified is committed.
-    const controller = new AbortController();
-    const onSignal = (sig: NodeJS.Signals) => controller.abort(sig);
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-    const registry = { ...(await this.registryOptions(controller.signal)), warn: (message: string) => reporter.emit({ type: 'log', level: 'warn', message }) };
-    const target = await openRegistryTarget(image, registry);
-    // Reading back manifests that an earlier, incomplete call kept in the registry as blobs.
-    const fetcher = await openRegistrySource(image, registry);
-    const started = Date.now();
-    reporter.emit({ type: 'start', command: 'mirror deserialize', image, time: started });
-    try {
-      const report = await deserializeArchives(sources, {
-        target: {
-          blobExists: (d) => target.blobExists(d),
-          pushBlob: (d, data, v, session) => target.pushBlob(d, data, v, session),
-          manifestExists: (d) => target.manifestExists(d),
-          pushManifest: (d, b, tag) => target.pushManifest(d, b, tag),
-          fetchBlob: (d, s) => fetcher.fetchBlob(d, s),
-          registry: target.registry,
-          repository: target.repository,
-          mountBlob: (d, from, keep) => target.mountBlob(d, from, keep),
-          blobIn: (repo, d) => target.blobIn(repo, d),
-        },
-        tag: target.tag,
-        mountFrom,
-        strict: this.strict,
-        dryRun: this.dryRun,
-        signal: controller.signal,
-        log: (level, message) => {
-          reporter.emit({ type: 'log', level, message });
-          if (!this.quiet && (level === 'warn' || verbose)) err.write(`${level}: ${message}\n`);
-        },
-        onSource: (src) => {
-          if (!this.quiet) out.write(`reading ${src.name}${src.kind === 'tape' ? ' (tape)' : ''}\n`);
-        },
-      });
-      const mode = this.dryRun ? 'dry-run' : 'deserialize';
-      if (!this.quiet) for (const l of summaryLines(report, mode)) out.write(l + '\n');
-      for (const l of detailLines(report)) err.write(l + '\n');
-      const b = report.blobs;
-      const summary = { blobsWritten: b.pushed, blobsSkipped: b.existing, bytesWritten: b.pushedBytes, bytesSkipped: b.existingBytes, blobsMounted: b.mounted, bytesMounted: b.mountedBytes, durationMs: report.durationMs };
-      reporter.emit({ type: 'done', ok: report.complete, summary });
-      if (!report.complete) throw new OciError('EINCOMPLETE', failureMessage(report, 'deserialize'));
-      if (!this.quiet) {
-        out.write(this.dryRun ? `dry run: nothing was pushed; the root would be tagged "${report.tagged}"\n` : `tagged "${report.tagged}" = ${report.root?.digest} in ${target.name}\n`);
+    return interruptible(async (signal) => {
+      const reporter = await createReporter({ quiet: this.quiet, noTerm: this.noTerm, debugPath: this.debug, level: this.logLevel(), stdout: out, stderr: err, signal });
+      try {
+        const registry = { ...(await this.registryOptions(signal)), warn: (message: string) => reporter.emit({ type: 'log', level: 'warn', message }) };
+        // The repository opened once: uploads, mounts, and reading back the manifests that an
+        // earlier, incomplete call kept in it as blobs.
+        const { target } = await openRegistryRepo(image, registry);
+        const started = Date.now();
+        reporter.emit({ type: 'start', command: 'mirror deserialize', image, time: started });
+        try {
+          const report = await deserializeArchives(sources, {
+            target,
+            tag: target.tag,
+            mountFrom,
+            strict: this.strict,
+            dryRun: this.dryRun,
+            signal,
+            log: (level, message) => {
+              reporter.emit({ type: 'log', level, message });
+              if (!this.quiet && (level === 'warn' || verbose)) err.write(`${level}: ${message}\n`);
+            },
+            onSource: (src) => {
+              if (!this.quiet) out.write(`reading ${src.name}${src.kind === 'tape' ? ' (tape)' : ''}\n`);
+            },
+          });
+          const mode = this.dryRun ? 'dry-run' : 'deserialize';
+          if (!this.quiet) for (const l of summaryLines(report, mode)) out.write(l + '\n');
+          for (const l of detailLines(report)) err.write(l + '\n');
+          const b = report.blobs;
+          const summary = { blobsWritten: b.pushed, blobsSkipped: b.existing, bytesWritten: b.pushedBytes, bytesSkipped: b.existingBytes, blobsMounted: b.mounted, bytesMounted: b.mountedBytes, durationMs: report.durationMs };
+          reporter.emit({ type: 'done', ok: report.complete, summary });
+          if (!report.complete) throw new OciError('EINCOMPLETE', failureMessage(report, 'deserialize'));
+          if (!this.quiet) {
+            out.write(this.dryRun ? `dry run: nothing was pushed; the root would be tagged "${report.tagged}"\n` : `tagged "${report.tagged}" = ${report.root?.digest} in ${target.name}\n`);
+          }
+          return 0;
+        } catch (e) {
+          throw asInterruption(e, signal);
+        } finally {
+          await target.close();
+        }
+      } finally {
+        await reporter.close();
       }
-      return 0;
-    } catch (e) {
-      if (controller.signal.aborted && !(e instanceof InterruptedError)) throw new InterruptedError(controller.signal.reason as NodeJS.Signals);
-      throw e;
-    } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      await target.close();
-      await fetcher.close();
-      await reporter.close();
-    }
+    });
   }
 }

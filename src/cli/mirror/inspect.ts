@@ -1,4 +1,5 @@
 import { Command, Option } from '../clipanion.js';
+import { interruptible } from '../abort.js';
 import { BaseCommand, Exit } from '../common.js';
 import { OciError } from '../../errors.js';
 
@@ -29,7 +30,8 @@ export class InspectCommand extends BaseCommand {
   async run(): Promise<number> {
     // Loaded on use, so that `--help` and other commands start fast.
     const [{ inspectArchives }, { renderReport }] = await Promise.all([import('../../inspect/index.js'), import('../../inspect/render.js')]);
-    const report = await inspectArchives(this.sources);
+    // Ctrl-C stops between entries: exit 130, "interrupted by SIGINT".
+    const report = await interruptible((signal) => inspectArchives(this.sources, { signal }));
     const out = this.context.stdout;
     if (this.json) out.write(`${JSON.stringify(report, null, 2)}\n`);
     else for (const line of renderReport(report)) out.write(`${line}\n`);

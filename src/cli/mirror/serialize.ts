@@ -1,7 +1,8 @@
 import { type Stats, statSync } from 'node:fs';
-import { Command, Option, UsageError } from '../clipanion.js';
+import { Command, Option } from '../clipanion.js';
+import { interruptible } from '../abort.js';
 import { BaseCommand, byteSizeOption, hwmOption } from '../common.js';
-import { type AceError, redact } from '../../errors.js';
+import { type AceError, UsageError, redact } from '../../errors.js';
 import { formatBytes } from '../../util/bytes.js';
 import type { Compression } from '../../archive/output.js';
 
@@ -134,69 +135,66 @@ export class SerializeCommand extends BaseCommand {
     }
     const volumeSize = this.volumeOptions(blockSize);
     const existingFromCheckpoint = parseCheckpointOffsets(this.existingFromCheckpoint);
-    const controller = new AbortController();
-    const onSignal = (sig: NodeJS.Signals) => controller.abort(sig);
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-    // The service and the display are loaded on use, so that `--help` and other commands start fast.
-    const [{ serialize }, { createReporter }] = await Promise.all([import('../../service/serialize.js'), import('../../ui/index.js')]);
-    const reporter = await createReporter({
-      quiet: this.quiet,
-      noTerm: this.noTerm,
-      debugPath: this.debug,
-      level: this.logLevel(),
-      stdout: this.context.stdout,
-      stderr: this.context.stderr,
-    });
-    try {
-      const summary = await serialize({
-        image: this.image,
-        dest: this.dest,
-        existing: this.existing,
-        blockSize,
-        bufferSize,
-        hwm,
-        checkpoint: this.checkpoint,
-        existingFromCheckpoint,
-        compression: this.compression as Compression | undefined,
-        resumeFrom: this.resumeFromCheckpoint,
-        resumeOffset: this.resumeFromOffset === undefined ? undefined : byteSizeOption('--resume-from-offset', this.resumeFromOffset, 0),
-        resumeRehash: this.resumeRehash,
-        resumeCommand: (cp) => resumeCommandLine(process.argv.slice(2), cp),
-        volumeSize,
-        nextVolumeCommand: this.nextVolume,
-        // Only a person at a terminal can load a tape; a script without --next-volume stops as before.
-        askNextVolume: this.nextVolume === undefined && process.stdin.isTTY ? askOnTerminal(reporter, this.context.stderr) : undefined,
-        manifestJson: this.manifestJson,
-        recursive: this.recursive,
-        concurrency: this.concurrency === undefined ? undefined : positiveInteger('--concurrency', this.concurrency),
-        prefetchBytes: this.prefetchSize === undefined ? undefined : byteSizeOption('--prefetch-size', this.prefetchSize, 0),
-        registry: await this.registryOptions(controller.signal),
-        reporter,
-        signal: controller.signal,
+    return interruptible(async (signal) => {
+      // The service and the display are loaded on use, so that `--help` and other commands start fast.
+      const [{ serialize }, { createReporter }] = await Promise.all([import('../../service/serialize.js'), import('../../ui/index.js')]);
+      const reporter = await createReporter({
+        quiet: this.quiet,
+        noTerm: this.noTerm,
+        debugPath: this.debug,
+        level: this.logLevel(),
+        stdout: this.context.stdout,
+        stderr: this.context.stderr,
+        signal,
       });
-      reporter.emit({ type: 'done', ok: true, summary });
-      return 0;
-    } catch (e) {
-      const summary = (e as { summary?: import('../../ui/events.js').RunSummary }).summary;
-      // What ended the run, for the summary (FAILED / INTERRUPTED with the reason) and --debug.
-      const error = { code: (e as AceError).code ?? 'EINTERNAL', message: redact((e as Error)?.message ?? String(e)) };
-      reporter.emit({ type: 'error', ...error });
-      if (summary) reporter.emit({ type: 'done', ok: false, summary, error });
-      if (summary?.resumeCommand) {
-        const sink = summary.sink;
-        const where = sink ? `${sink.written} bytes${sink.kind === 'tape' ? ` in ${sink.records} records` : ''} reached ${this.dest}` : 'nothing reached the medium';
-        const next = sink?.endOfMedium
-          ? `End of volume: ${where}. Load the next tape (or position after this archive) and resume with:`
-          : `The run stopped early: ${where}. The checkpoint ${summary.checkpoint} is complete; resume with:`;
-        this.context.stderr.write(`ace-dt: ${next}\n  ${summary.resumeCommand}\n`);
+      try {
+        const summary = await serialize({
+          image: this.image,
+          dest: this.dest,
+          existing: this.existing,
+          blockSize,
+          bufferSize,
+          hwm,
+          checkpoint: this.checkpoint,
+          existingFromCheckpoint,
+          compression: this.compression as Compression | undefined,
+          resumeFrom: this.resumeFromCheckpoint,
+          resumeOffset: this.resumeFromOffset === undefined ? undefined : byteSizeOption('--resume-from-offset', this.resumeFromOffset, 0),
+          resumeRehash: this.resumeRehash,
+          resumeCommand: (cp) => resumeCommandLine(process.argv.slice(2), cp),
+          volumeSize,
+          nextVolumeCommand: this.nextVolume,
+          // Only a person at a terminal can load a tape; a script without --next-volume stops as before.
+          askNextVolume: this.nextVolume === undefined && process.stdin.isTTY ? askOnTerminal(reporter, this.context.stderr) : undefined,
+          manifestJson: this.manifestJson,
+          recursive: this.recursive,
+          concurrency: this.concurrency === undefined ? undefined : positiveInteger('--concurrency', this.concurrency),
+          prefetchBytes: this.prefetchSize === undefined ? undefined : byteSizeOption('--prefetch-size', this.prefetchSize, 0),
+          registry: await this.registryOptions(signal),
+          reporter,
+          signal,
+        });
+        reporter.emit({ type: 'done', ok: true, summary });
+        return 0;
+      } catch (e) {
+        const summary = (e as { summary?: import('../../ui/events.js').RunSummary }).summary;
+        // What ended the run, for the summary (FAILED / INTERRUPTED with the reason) and --debug.
+        const error = { code: (e as AceError).code ?? 'EINTERNAL', message: redact((e as Error)?.message ?? String(e)) };
+        reporter.emit({ type: 'error', ...error });
+        if (summary) reporter.emit({ type: 'done', ok: false, summary, error });
+        if (summary?.resumeCommand) {
+          const sink = summary.sink;
+          const where = sink ? `${sink.written} bytes${sink.kind === 'tape' ? ` in ${sink.records} records` : ''} reached ${this.dest}` : 'nothing reached the medium';
+          const next = sink?.endOfMedium
+            ? `End of volume: ${where}. Load the next tape (or position after this archive) and resume with:`
+            : `The run stopped early: ${where}. The checkpoint ${summary.checkpoint} is complete; resume with:`;
+          this.context.stderr.write(`ace-dt: ${next}\n  ${summary.resumeCommand}\n`);
+        }
+        throw e;
+      } finally {
+        await reporter.close();
       }
-      throw e;
-    } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      await reporter.close();
-    }
+    });
   }
 }
 

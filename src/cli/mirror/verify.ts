@@ -1,5 +1,6 @@
 import { Command, Option } from '../clipanion.js';
 import { enabled } from '../../util/log.js';
+import { interruptible } from '../abort.js';
 import { BaseCommand } from '../common.js';
 import { OciError } from '../../errors.js';
 
@@ -40,16 +41,20 @@ export class VerifyCommand extends BaseCommand {
     const err = this.context.stderr;
     const verbose = enabled(this.logLevel(), 'info');
     const existing = this.existing.length ? await loadExisting(this.existing) : undefined;
-    const report = await verifyArchives(this.sources, {
-      strict: this.strict,
-      existing,
-      log: (level, message) => {
-        if (!this.quiet && (level === 'warn' || verbose)) err.write(`${level}: ${message}\n`);
-      },
-      onSource: (src) => {
-        if (!this.quiet) out.write(`reading ${src.name}${src.kind === 'tape' ? ' (tape)' : ''}\n`);
-      },
-    });
+    // Ctrl-C stops between entries: exit 130, "interrupted by SIGINT".
+    const report = await interruptible((signal) =>
+      verifyArchives(this.sources, {
+        strict: this.strict,
+        existing,
+        signal,
+        log: (level, message) => {
+          if (!this.quiet && (level === 'warn' || verbose)) err.write(`${level}: ${message}\n`);
+        },
+        onSource: (src) => {
+          if (!this.quiet) out.write(`reading ${src.name}${src.kind === 'tape' ? ' (tape)' : ''}\n`);
+        },
+      }),
+    );
     if (!this.quiet) for (const l of summaryLines(report, 'verify')) out.write(l + '\n');
     for (const l of detailLines(report)) (l.startsWith('skipped on purpose') || l.startsWith('note:') ? out : err).write(l + '\n');
     if (!report.complete) throw new OciError('EINCOMPLETE', failureMessage(report, 'verify'));

@@ -1,5 +1,6 @@
 import { Command, Option } from '../clipanion.js';
-import { BaseCommand, byteSizeOption, hwmOption, Exit } from '../common.js';
+import { interruptible } from '../abort.js';
+import { BaseCommand, Exit, byteSizeOption, hwmOption, signalExitCode } from '../common.js';
 import { mbuffer } from '../../sink/mbuffer.js';
 import { formatBytes, humanBytes } from '../../util/bytes.js';
 
@@ -37,36 +38,32 @@ export class MbufferCommand extends BaseCommand {
     const blockSize = byteSizeOption('--block-size', this.blockSize, DEFAULT_BLOCK, { min: 1 });
     const bufferSize = byteSizeOption('--buffer-size', this.bufferSize, 0);
     const hwm = hwmOption(this.hwm);
-    const controller = new AbortController();
-    const onSignal = (sig: NodeJS.Signals) => {
-      if (controller.signal.aborted) {
+    const stderr = this.context.stderr;
+    return interruptible(
+      async (signal) => {
+        const r = await mbuffer({ input: this.input ?? '-', output: this.output ?? '-', blockSize, bufferSize, hwm, direct: this.direct, signal });
+        if (!this.quiet) {
+          const rate = r.seconds > 0 ? r.written / r.seconds : 0;
+          stderr.write(
+            `ace-dt: ${formatBytes(r.written)} in ${r.records} records in ${r.seconds.toFixed(2)} s, ${humanBytes(Math.round(rate))}/s; buffer ${formatBytes(r.capacity)}, underruns ${r.underruns}` +
+              (r.kind === 'tape' && r.endPosition !== undefined ? `; tape at block ${r.endPosition}` : '') +
+              '\n',
+          );
+        }
+        if (r.interrupted) {
+          stderr.write(`ace-dt: interrupted by ${String(signal.reason)}; the buffer was written out (${r.written} bytes)\n`);
+          return signalExitCode(signal.reason as NodeJS.Signals);
+        }
+        return Exit.Ok;
+      },
+      {
+        first: (sig) => stderr.write(`ace-dt: ${sig}: writing out the buffer (${sig} again to abandon it)\n`),
         // A second signal: the drain is taking too long (a stalled drive or reader); give up.
-        this.context.stderr.write(`ace-dt: ${sig} again: exiting without writing the rest of the buffer\n`);
-        process.exit(sig === 'SIGTERM' ? 143 : Exit.Interrupted);
-      }
-      this.context.stderr.write(`ace-dt: ${sig}: writing out the buffer (${sig} again to abandon it)\n`);
-      controller.abort(sig);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    try {
-      const r = await mbuffer({ input: this.input ?? '-', output: this.output ?? '-', blockSize, bufferSize, hwm, direct: this.direct, signal: controller.signal });
-      if (!this.quiet) {
-        const rate = r.seconds > 0 ? r.written / r.seconds : 0;
-        this.context.stderr.write(
-          `ace-dt: ${formatBytes(r.written)} in ${r.records} records in ${r.seconds.toFixed(2)} s, ${humanBytes(Math.round(rate))}/s; buffer ${formatBytes(r.capacity)}, underruns ${r.underruns}` +
-            (r.kind === 'tape' && r.endPosition !== undefined ? `; tape at block ${r.endPosition}` : '') +
-            '\n',
-        );
-      }
-      if (r.interrupted) {
-        this.context.stderr.write(`ace-dt: interrupted by ${String(controller.signal.reason)}; the buffer was written out (${r.written} bytes)\n`);
-        return controller.signal.reason === 'SIGTERM' ? 143 : Exit.Interrupted;
-      }
-      return Exit.Ok;
-    } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    }
+        again: (sig) => {
+          stderr.write(`ace-dt: ${sig} again: exiting without writing the rest of the buffer\n`);
+          process.exit(signalExitCode(sig));
+        },
+      },
+    );
   }
 }

@@ -129,6 +129,7 @@ async function main() {
   r = ace('mirror', 'verify', TAPE);
   check(r.code === 0, 'verify tape file 0', r.all);
   check(/filemark/.test(r.out), 'verify reports that it stopped after the filemark', r.out);
+  check(/\(now file 1, block 0; MTIOCPOS \d+\)/.test(r.out), 'verify reports where the tape is now (MTIOCGET/MTIOCPOS)', r.out);
   check(fileNumber() === 1, `tape left at the start of file 1 (mt status: file ${fileNumber()})`);
   r = ace('mirror', 'verify', TAPE);
   check(r.code === 0, 'verify tape file 1 (the second archive on the tape)', r.all);
