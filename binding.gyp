@@ -7,7 +7,11 @@
     {
       'target_name': 'ace_dt_native',
       'sources': [
-        'native/addon.cc',
+        'native/wrap/module.cc',
+        'native/wrap/common.cc',
+        'native/wrap/writer.cc',
+        'native/wrap/hasher.cc',
+        'native/wrap/device.cc',
         'native/core/device.cc',
         'native/core/writer.cc',
         'native/core/hasher.cc',
@@ -30,7 +34,7 @@
       'conditions': [
         # The streaming zstd compressor only when Debian's libzstd-dev is installed.
         ['"<!(test -f /usr/include/zstd.h && echo 1 || echo 0)"=="1"', {
-          'sources': ['native/core/zstd_stream.cc'],
+          'sources': ['native/core/zstd_stream.cc', 'native/wrap/zstd.cc'],
           'defines': ['ACE_DT_HAVE_ZSTD'],
           'libraries': ['-lzstd'],
         }],

@@ -183,9 +183,7 @@ std::unique_ptr<Device> openDevice(int fd, bool isStdout, bool seekEnd, size_t b
     if (queryTape(fd, &ts)) {
       if (ts.blockSize > 0 && blockSize % static_cast<size_t>(ts.blockSize) != 0) {
         error->err = EINVAL;
-        error->message = "the tape drive is in fixed-block mode with " + std::to_string(ts.blockSize) +
-                         "-byte blocks and the block size " + std::to_string(blockSize) +
-                         " is not a multiple of it (use a multiple, or `mt setblk 0` for variable-block mode)";
+        error->tapeBlockSize = ts.blockSize;
         ::close(fd);
         return nullptr;
       }

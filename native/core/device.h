@@ -97,7 +97,9 @@ class TapeDevice : public Device {
 
 struct OpenError {
   int err = 0;
-  std::string message;  // for user errors that are not an errno (block size mismatch)
+  // Set (with err = EINVAL) when fd is a tape drive in fixed-block mode whose block size does not
+  // divide the requested one: the facts the caller words its message from.
+  long tapeBlockSize = 0;
 };
 
 // Takes ownership of fd (closes it on failure too). isStdout: fd is the process's fd 1, which is

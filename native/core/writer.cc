@@ -38,11 +38,11 @@ BlockWriter::~BlockWriter() {
   if (stopFd_.load() >= 0) ::close(stopFd_.load());
 }
 
-bool BlockWriter::pumpFrom(int inputFd, size_t readSize, std::string* error, bool direct) {
+bool BlockWriter::pumpFrom(int inputFd, size_t readSize, int* err, bool direct) {
   int efd = eventfd(0, EFD_CLOEXEC);
   stopFd_.store(efd, std::memory_order_seq_cst);
   if (efd < 0) {
-    *error = std::strerror(errno);
+    *err = errno;
     ::close(inputFd);
     return false;
   }

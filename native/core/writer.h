@@ -87,8 +87,9 @@ class BlockWriter : public std::enable_shared_from_this<BlockWriter> {
 
   // Native producer instead of push(): a thread reads `inputFd` straight into the ring until end
   // of file (then end()), a read error, or stopInput(). `inputFd` is owned and closed. Only one
-  // producer may exist, so push() must not be used once this is called.
-  bool pumpFrom(int inputFd, size_t readSize, std::string* error, bool direct = false);
+  // producer may exist, so push() must not be used once this is called. false (and *err, the
+  // errno of eventfd(2)) when the thread could not be set up.
+  bool pumpFrom(int inputFd, size_t readSize, int* err, bool direct = false);
   // Stop reading input (SIGINT): what is in the ring is drained, then the writer finishes.
   void stopInput();
   // errno of a failed read(2) on the input, 0 if none.

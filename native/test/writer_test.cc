@@ -285,8 +285,8 @@ void pumpRoundTrip(size_t bs, size_t bufferSize, size_t total) {
   OpenError oe;
   auto w = std::make_shared<BlockWriter>(openDevice(ofd, false, false, bs, &oe), WriterConfig{bs, bufferSize, 75});
   w->start(std::make_shared<EventListener>());
-  std::string err;
-  CHECK(w->pumpFrom(ifd, 1 << 20, &err), "pumpFrom: %s", err.c_str());
+  int err = 0;
+  CHECK(w->pumpFrom(ifd, 1 << 20, &err), "pumpFrom: %s", std::strerror(err));
   w->waitFinished();
   CHECK(!w->failed() && w->inputError() == 0, "pump failed");
   CHECK(w->stats().written == total && w->stats().records == (total + bs - 1) / bs, "pump wrote %llu in %llu records", (unsigned long long)w->stats().written, (unsigned long long)w->stats().records);
@@ -307,7 +307,7 @@ void pumpStop() {
   OpenError oe;
   auto w = std::make_shared<BlockWriter>(openDevice(ofd, false, false, 100, &oe), WriterConfig{100, 100000, 90});
   w->start(std::make_shared<EventListener>());
-  std::string err;
+  int err = 0;
   w->pumpFrom(p[0], 4096, &err);
   auto data = randomData(250, 2);
   if (write(p[1], data.data(), data.size()) != 250) ++failures;
@@ -335,7 +335,7 @@ void pumpStopRegular() {
   OpenError oe;
   auto w = std::make_shared<BlockWriter>(openDevice(p[1], false, false, bs, &oe), WriterConfig{bs, bs * 8, 50});
   w->start(std::make_shared<EventListener>());
-  std::string err;
+  int err = 0;
   w->pumpFrom(ifd, bs, &err);
   // Nothing moving: the writer is blocked on the full pipe, the pump waits for room in the ring
   // (it asks for a quarter of it). written == accepted - fill: not between a write's return and

@@ -59,7 +59,7 @@ export async function mbuffer(opts: MbufferOptions): Promise<MbufferResult> {
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     // Reads of up to one block, at least 1 MiB: few syscalls, and the writer sees data early.
-    internals.pumpFrom(inFd, inFd === 0, Math.max(opts.blockSize, 1 << 20), opts.direct ?? false);
+    internals.pumpFrom({ fd: inFd, stdin: inFd === 0, readSize: Math.max(opts.blockSize, 1 << 20), direct: opts.direct ?? false });
     const inputError = await internals.whenInputDone();
     const result = await sink.abort(); // input has ended: this drains everything and closes
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { AceError } from '../errors.js';
-import { WriterError } from './errors.js';
+import { type NativeFacts, type WriterError, errorFromNative } from './errors.js';
 import type { SinkStats } from './types.js';
 
 export interface RawTapeStatus {
@@ -41,13 +41,6 @@ export interface RawSpaceOutcome {
   after: number;
 }
 
-/** The addon's counters: SinkStats plus the writer's own state. */
-export interface RawStats extends SinkStats {
-  hwmBytes: number;
-  active: boolean;
-  finished: boolean;
-}
-
 export interface RawWriter {
   /** Bytes copied from chunk[offset..], or -1 once the writer has finished or failed. */
   push(chunk: Uint8Array, offset: number): number;
@@ -60,11 +53,13 @@ export interface RawWriter {
   /** true: the space is there, push again; false: the callback gets 'space' (or 'done'). */
   requestSpace(need: number): boolean;
   end(): void;
-  stats(): RawStats;
+  /** The counters, converted once in C++ (native/wrap/writer.cc statsObject). */
+  stats(): SinkStats;
+  /** The sticky failure as a WriterError (src/sink/errors.ts). */
   error(): WriterError | undefined;
   info(): { kind: 'file' | 'tape' | 'stdout' | 'pipe' | 'other'; tape?: RawTapeStatus; endPosition?: number };
   tapePosition(): RawTapeStatus;
-  pumpFrom(fd: number, isStdin: boolean, readSize: number, direct: boolean): void;
+  pumpFrom(options: RawPumpOptions): void;
   stopInput(): void;
   inputError(): string | undefined;
   ref(): void;
@@ -81,27 +76,49 @@ export interface RawZstd {
   compress(chunk: Uint8Array, mode: 0 | 1 | 2): Promise<Buffer>;
 }
 
+/** What `new Writer()` takes: built by openSink (src/sink/index.ts), validated there. */
+export interface RawWriterOptions {
+  /** Owned by the writer from here on (closed on failure too); 1 with `stdout`. */
+  fd: number;
+  /** fd is the process's standard output: the writer duplicates it instead of owning it. */
+  stdout: boolean;
+  /** A regular file is written from its end (a resume after truncation). */
+  seekEnd: boolean;
+  blockSize: number;
+  bufferSize: number;
+  hwm: number;
+  /** O_DIRECT for a regular file (SinkOptions.direct). */
+  direct: boolean;
+}
+
+/** What `pumpFrom()` takes (util mbuffer's native input thread). */
+export interface RawPumpOptions {
+  /** Owned by the pump from here on, except standard input, which it duplicates. */
+  fd: number;
+  stdin: boolean;
+  readSize: number;
+  direct: boolean;
+}
+
+/**
+ * The addon's surface (native/wrap/). Arguments of the wrong type throw a TypeError (a number out
+ * of range a RangeError) with Node's codes (ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE,
+ * ERR_INVALID_THIS for a method called on another object); every other failure is built by the
+ * factory given to initialize(), from a code and facts (src/sink/errors.ts).
+ */
 export interface Addon {
   /** Absent when the addon was built without libzstd-dev. */
   Zstd?: new (level: number, threads: number) => RawZstd;
-  Writer: new (
-    fd: number,
-    isStdout: boolean,
-    seekEnd: boolean,
-    blockSize: number,
-    bufferSize: number,
-    hwm: number,
-    direct: boolean,
-    callback: (event: 'space' | 'done') => void,
-  ) => RawWriter;
+  Writer: new (options: RawWriterOptions, onEvent: (event: 'space' | 'done') => void) => RawWriter;
   Hasher: new (algorithm: string, maxPending: number) => RawHasher;
   tapeStatus(path: string): RawTapeStatus;
   /** MTFSR on an open tape descriptor, on a pool thread (native/core/tape_space.h). */
   spaceRecords(fd: number, count: number): Promise<RawSpaceOutcome>;
-  geometry(blockSize: number, bufferSize: number, hwm: number): { blocks: number; hwmBlocks: number };
   /** flock(fd, LOCK_EX | LOCK_NB): '' when held, else the errno name. */
   lockExclusive(fd: number): string;
-  initialize(writerError: typeof WriterError): void;
+  /** strerror(3): the C library's description of an errno, for the messages of src/sink/errors.ts. */
+  errnoText(errno: number): string;
+  initialize(makeError: (facts: NativeFacts) => Error): void;
 }
 
 let addon: Addon | undefined;
@@ -121,7 +138,7 @@ export function native(): Addon {
   for (const file of candidates) {
     try {
       const loaded = require(file) as Addon;
-      loaded.initialize(WriterError);
+      loaded.initialize((facts) => errorFromNative(facts, loaded.errnoText));
       addon = loaded;
       return loaded;
     } catch (e) {
