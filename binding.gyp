@@ -1,7 +1,7 @@
 # The node-gyp route (`npm run build:gyp` = node-gyp rebuild) to the same addon that
 # CMakeLists.txt builds with cmake-js: build/Release/ace_dt_native.node. Offline it needs
 # `npm config get nodedir` (or --nodedir) pointing at a Node installation with include/node,
-# e.g. /usr for Debian's nodejs package, which also ships Node's OpenSSL headers.
+# e.g. /usr for Debian's nodejs package.
 {
   'targets': [
     {
@@ -10,11 +10,9 @@
         'native/wrap/module.cc',
         'native/wrap/common.cc',
         'native/wrap/writer.cc',
-        'native/wrap/hasher.cc',
         'native/wrap/device.cc',
         'native/core/device.cc',
         'native/core/writer.cc',
-        'native/core/hasher.cc',
         'native/core/tape_space.cc',
       ],
       'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")"],
@@ -25,8 +23,6 @@
         # Prevent a crash when an exception is thrown during worker shutdown (nodejs/node-addon-api#975).
         'NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS',
       ],
-      # OpenSSL comes from the node binary (its exported libcrypto symbols); node-gyp already puts
-      # Node's include/node (with openssl/) on the include path, so nothing is linked here.
       'cflags!': ['-fno-exceptions'],
       'cflags_cc!': ['-fno-exceptions', '-fno-rtti', '-std=gnu++17'],
       'cflags_cc': ['-std=c++20', '-fexceptions', '-frtti', '-O2', '-fvisibility=hidden'],

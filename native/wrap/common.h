@@ -113,7 +113,7 @@ void TaggedWrap<T>::throwInvalidThis(Napi::Env env, const char* name) {
 
 // ---- the promise worker ------------------------------------------------------------------------
 
-// Every asynchronous call of the addon (hasher backpressure and digest, zstd, tape spacing) is one
+// Every asynchronous call of the addon (zstd, tape spacing) is one
 // of these: `work` runs on a libuv pool thread and returns a Result or throws a Failure (a
 // std::exception from the core becomes ENATIVE); then, on the JavaScript thread, `finally` runs
 // (either way) and the promise is resolved with settle(result) or rejected with the failure's
@@ -181,7 +181,6 @@ Napi::Object tapeStatusObject(Napi::Env env, const TapeStatus& s);
 
 // Each file's exports, called once by the module's init (module.cc).
 void initWriter(Napi::Env env, Napi::Object exports);
-void initHasher(Napi::Env env, Napi::Object exports);
 void initDevice(Napi::Env env, Napi::Object exports);
 #ifdef ACE_DT_HAVE_ZSTD
 void initZstd(Napi::Env env, Napi::Object exports);

@@ -1,5 +1,5 @@
 // The addon's module init: what src/sink/native.ts loads as ace_dt_native.node. Each class and
-// group of functions registers its own exports (writer.cc, hasher.cc, zstd.cc, device.cc);
+// group of functions registers its own exports (writer.cc, zstd.cc, device.cc);
 // initialize() receives the TypeScript factory that turns every failure into an error object.
 #include "common.h"
 
@@ -17,7 +17,6 @@ Napi::Value Initialize(const Napi::CallbackInfo& info) {
 void init(Napi::Env env, Napi::Object exports) {
   exports.Set("initialize", Napi::Function::New(env, Initialize, "initialize"));
   initWriter(env, exports);
-  initHasher(env, exports);
   initDevice(env, exports);
 #ifdef ACE_DT_HAVE_ZSTD
   initZstd(env, exports);

@@ -12,31 +12,18 @@ import { parseDigest } from './digest.js';
  *   verifyingWriter, inline on the JavaScript thread with node:crypto (OpenSSL, with the CPU's
  *   SHA extensions). Measured on two cores against the native hasher thread fed a copy of each
  *   lent chunk: the thread cost 40% more CPU and was slower (thread hand-offs, copies).
- * - Deserialize and verify reading an archive without uploading (hash only): nodeHasher,
- *   inline. Measured in one run against the native hasher (1 GB archive, loaded 2-core
+ * - Deserialize and verify reading an archive without uploading (hash only): verifyingWriter,
+ *   inline (deserialize/blob-push.ts). Measured in one run against the native hasher (1 GB archive, loaded 2-core
  *   machine): 5.5 s vs 6.2-8.2 s and 110 vs 170 MB RSS; with nothing else for the JavaScript
  *   thread to do, a second thread does not pay.
  * - Deserialize uploading blobs to a registry (deserialize/blob-push.ts): verifyingWriter,
- *   inline. It used the native hasher thread until issue 13; a paired run of a 321 MB
+ *   inline. It used the addon's hasher thread until issue 13; a paired run of a 321 MB
  *   deserialize into a fresh repository, 10 alternating runs each, gave the inline build a
- *   median of 1.03x the wall time and 1.02x the CPU of the native one (noise), so one way won.
+ *   median of 1.03x the wall time and 1.02x the CPU of the native one (noise), so one way won
+ *   and the addon's hasher (and with it the addon's use of OpenSSL) was removed.
  * - Whole buffers (manifests, index.json, ledger run records, blobs kept in the ring for the
  *   next volume, manifests read by inspect): digestBytes, inline; they are small.
  */
-
-/**
- * Incremental hashing. The native implementation (src/sink createHasher) hashes chunks in place
- * on its own thread, so a chunk must not change after update(). update() returns a promise when
- * too many bytes wait to be hashed: callers await it (backpressure; the native one resolves it at
- * half its `maxPending`), or memory grows without bound. digest() resolves `<alg>:<hex>` once
- * every chunk is hashed.
- */
-export interface Hasher {
-  update(chunk: Uint8Array): Promise<void> | void;
-  digest(): Promise<string>;
-}
-
-export type HasherFactory = (algorithm: string) => Hasher;
 
 /** node:crypto's incremental hash on the calling thread, synchronous: every inline digest is one. */
 function inlineHash(algorithm: string): { update(data: Uint8Array | string): void; digest(): string } {
@@ -53,12 +40,6 @@ export function digestBytes(algorithm: string, bytes: Uint8Array | string): stri
   h.update(bytes);
   return h.digest();
 }
-
-/** The inline Hasher. */
-export const nodeHasher: HasherFactory = (algorithm) => {
-  const h = inlineHash(algorithm);
-  return { update: (chunk) => h.update(chunk), digest: async () => h.digest() };
-};
 
 /**
  * Checks a blob's bytes against its descriptor as they pass to `next` (oras-go's VerifyReader,

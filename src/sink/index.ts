@@ -2,10 +2,9 @@
  * src/sink: the TypeScript face of the native addon (SPEC "The native writer"). Its one job is
  * moving bytes to a medium: openSink() opens a regular file, a tape drive, standard output ('-'),
  * a FIFO or any other character device and returns a Sink whose bytes go through the addon's
- * lock-free ring and writer thread; beside it the addon's hasher, zstd compressor and tape
- * queries. It imports only ../errors.js, ../oci (hasher.ts's fallback) and ../util; only this
- * folder loads the addon (native.ts), and everything above imports this file, types.ts,
- * mbuffer.ts, volumes.ts, hasher.ts or tape-space.ts.
+ * lock-free ring and writer thread; beside it the addon's zstd compressor and tape queries. It
+ * imports only ../errors.js, ../oci and ../util; only this folder loads the addon (native.ts),
+ * and everything above imports this file, types.ts, mbuffer.ts, volumes.ts or tape-space.ts.
  */
 import fs from 'node:fs';
 import { promisify } from 'node:util';
@@ -13,11 +12,11 @@ import { AceError, UserError } from '../errors.js';
 import { openFailure, tapeStatusFailure, writerOpenFailure } from './errors.js';
 import { native, type RawTapeStatus, type RawWriter } from './native.js';
 import { NativeSink, tapePositionOf } from './native-sink.js';
-import type { Hasher, Sink, SinkOptions, TapePosition } from './types.js';
+import type { Sink, SinkOptions, TapePosition } from './types.js';
 
 export { WriterError, SinkAbortedError } from './errors.js';
 export type { SinkInternals } from './native-sink.js';
-export type { Hasher, Sink, SinkOptions, SinkResult, SinkStats, TapePosition } from './types.js';
+export type { Sink, SinkOptions, SinkResult, SinkStats, TapePosition } from './types.js';
 
 const openFd = promisify(fs.open) as (path: string, flags: number, mode?: number) => Promise<number>;
 const closeFd = promisify(fs.close);
@@ -111,20 +110,6 @@ export function tapeStatus(device: string): TapePosition & { rewindOnClose: bool
     throw tapeStatusFailure(device, e);
   }
   return { ...tapePositionOf(s), rewindOnClose: s.rewindOnClose, density: s.density, statusBits: s.statusBits, blockError: s.blockError, doorOpen: s.doorOpen };
-}
-
-/**
- * A digest computed on a native thread with OpenSSL (SHA extensions where the CPU has them), so
- * the JavaScript thread does not hash. Chunks are hashed in place: do not modify a chunk after
- * update(). update() returns a promise once more than maxPending bytes (default 64 MiB) are
- * queued: await it to bound memory. digest() resolves `sha256:<hex>`.
- */
-export function createHasher(algorithm: 'sha256' | 'sha512', opts: { maxPending?: number } = {}): Hasher {
-  const h = new (native().Hasher)(algorithm, opts.maxPending ?? 64 << 20);
-  return {
-    update: (chunk) => h.update(chunk),
-    digest: () => h.digest(),
-  };
 }
 
 /** Streaming zstd (libzstd in the addon; Node 20 has none). Work runs on the libuv pool. */

@@ -66,11 +66,6 @@ export interface RawWriter {
   unref(): void;
 }
 
-export interface RawHasher {
-  update(chunk: Uint8Array): Promise<void> | undefined;
-  digest(): Promise<string>;
-}
-
 export interface RawZstd {
   /** mode 0 = continue, 1 = flush (block boundary), 2 = end the frame. One call at a time. */
   compress(chunk: Uint8Array, mode: 0 | 1 | 2): Promise<Buffer>;
@@ -110,7 +105,6 @@ export interface Addon {
   /** Absent when the addon was built without libzstd-dev. */
   Zstd?: new (level: number, threads: number) => RawZstd;
   Writer: new (options: RawWriterOptions, onEvent: (event: 'space' | 'done') => void) => RawWriter;
-  Hasher: new (algorithm: string, maxPending: number) => RawHasher;
   tapeStatus(path: string): RawTapeStatus;
   /** MTFSR on an open tape descriptor, on a pool thread (native/core/tape_space.h). */
   spaceRecords(fd: number, count: number): Promise<RawSpaceOutcome>;

@@ -103,6 +103,3 @@ export interface Sink {
   /** Tape only: MTIOCPOS/MTIOCGET now. */
   tapePosition?(): TapePosition;
 }
-
-/** The one Hasher interface (src/oci/verify.ts); index.ts createHasher implements it natively. */
-export type { Hasher } from '../oci/verify.js';

@@ -1,7 +1,8 @@
 /**
  * The hashing policy holds at the source level: node:crypto's createHash appears in one module
  * of src/ (src/oci/verify.ts, where the policy is written), so a digest computed anywhere else
- * goes through digestBytes, nodeHasher, verifyingWriter or the native Hasher (issue 13 item 1).
+ * goes through digestBytes or verifyingWriter (issue 13 item 1); the addon has no
+ * hasher of its own any more.
  */
 import t from 'tap';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -30,7 +31,11 @@ t.test('createHash is used in src/oci/verify.ts and nowhere else in src/', async
 
 t.test('the policy comment is in src/oci/verify.ts; the other hashing comments point to it', async (t) => {
   t.match(readFileSync(join(root, HOME), 'utf8'), /The hashing policy/);
-  for (const f of ['native/core/hasher.h']) {
-    t.match(readFileSync(join(root, f), 'utf8'), /hashing policy at the top of src\/oci\/verify\.ts/, f);
-  }
+  t.match(readFileSync(join(root, 'native/README.md'), 'utf8'), /hashing policy at the top\s+of src\/oci\/verify\.ts/, 'native/README.md says why there is no native hasher');
+});
+
+t.test('no hasher in the addon: no sources, no build entries, no OpenSSL', async (t) => {
+  for (const f of ['CMakeLists.txt', 'binding.gyp']) t.notMatch(readFileSync(join(root, f), 'utf8'), /hasher|openssl/i, f);
+  const native = (dir: string): string[] => readdirSync(join(root, dir), { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? native(join(dir, d.name)) : [join(dir, d.name)]));
+  t.same(native('native').filter((f) => /hasher|openssl/i.test(f) || /#include <openssl/.test(readFileSync(join(root, f), 'utf8'))), []);
 });

@@ -3,7 +3,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { openSink, createHasher, WriterError } from '../../src/sink/index.js';
+import { openSink, WriterError } from '../../src/sink/index.js';
 import { UserError } from '../../src/errors.js';
 import type { Sink } from '../../src/sink/index.js';
 
@@ -185,35 +185,3 @@ t.test('/dev/full: ENOSPC rejects the next write and close, no hang', async (t) 
   await t.rejects(sink.close(), { code: 'ENOSPC' });
 });
 
-t.test('createHasher agrees with node:crypto on random data', async (t) => {
-  for (const alg of ['sha256', 'sha512'] as const) {
-    for (const size of [0, 1, 63, 64, 65, 1_000_000, 9_999_999]) {
-      const data = crypto.randomBytes(size);
-      const h = createHasher(alg);
-      for (let off = 0, i = 0; off < size; i++) {
-        const n = Math.min(1 + ((i * 7919) % 100_000), size - off);
-        h.update(data.subarray(off, off + n));
-        off += n;
-      }
-      t.equal(await h.digest(), `${alg}:${crypto.createHash(alg).update(data).digest('hex')}`, `${alg} of ${size} bytes`);
-    }
-  }
-  const h = createHasher('sha256');
-  await h.digest();
-  t.throws(() => h.update(Buffer.alloc(1)), 'update after digest');
-});
-
-t.test('createHasher applies backpressure past maxPending bytes', async (t) => {
-  const data = crypto.randomBytes(8 << 20);
-  const h = createHasher('sha256', { maxPending: 1 << 20 });
-  let waits = 0;
-  for (let off = 0; off < data.length; off += 256 << 10) {
-    const p = h.update(data.subarray(off, off + (256 << 10)));
-    if (p) {
-      waits++;
-      await p;
-    }
-  }
-  t.ok(waits > 0, `update() returned a promise ${waits} times`);
-  t.equal(await h.digest(), `sha256:${crypto.createHash('sha256').update(data).digest('hex')}`);
-});
