@@ -18,6 +18,7 @@ import type { Dispatcher } from 'undici';
 import type * as Undici from 'undici';
 import { isLoopbackHost } from '../oci/reference.js';
 import type { HttpRequest, ResponseBody, ResponseData } from './http.js';
+import { onAbort } from './abort.js';
 import { classifyError } from './retry.js';
 import { socketRequest, type SocketRequest } from './socket.js';
 import { pemCertificates, trustedRoots } from './trust.js';
@@ -377,10 +378,8 @@ export class Transport {
     const signal = req.signal;
     return new Promise<ResponseData>((resolve, reject) => {
       let started = false;
-      let onAbort: (() => void) | undefined;
-      const cleanup = () => {
-        if (onAbort) signal?.removeEventListener('abort', onAbort);
-      };
+      let unlisten: (() => void) | undefined;
+      const cleanup = () => unlisten?.();
       const failed = (e: unknown) => {
         cleanup();
         const err = classifyError(e, what);
@@ -400,9 +399,9 @@ export class Transport {
             onRequestStart(controller) {
               body.controller = controller;
               if (signal) {
-                onAbort = () => controller.abort(signal.reason ?? new DOMException('aborted', 'AbortError'));
-                if (signal.aborted) onAbort();
-                else signal.addEventListener('abort', onAbort, { once: true });
+                const abort = () => controller.abort(signal.reason ?? new DOMException('aborted', 'AbortError'));
+                if (signal.aborted) abort();
+                else unlisten = onAbort(signal, abort);
               }
             },
             onResponseStart(_controller, statusCode, headers) {
