@@ -18,6 +18,9 @@
  * - 'no-digest': manifest answers lack Docker-Content-Digest (some registries' HEAD does).
  * - 'proxy': just proxies (and records), keeping the client's Host header so that the registry's
  *   upload Locations point back through this server and uploads are recorded too.
+ *
+ * `heal()` turns any mode into plain proxying from then on (the fault repaired, for a resume);
+ * `connections` counts the TCP connections each listener accepted.
  */
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -53,6 +56,10 @@ export interface FaultyServer {
   /** With mode 'redirect': the second listener's host. */
   redirectHost: string;
   requests: RecordedRequest[];
+  /** TCP connections accepted by each listener (connection reuse shows here). */
+  connections: { main: number; redirect: number };
+  /** From now on just proxy (the server behaves again, as after a fault was repaired). */
+  heal(): void;
   stop(): Promise<void>;
 }
 
@@ -69,6 +76,8 @@ export async function startFaultyServer(opts: FaultOptions): Promise<FaultyServe
   let passLeft = opts.passFirst ?? 0;
   const dropped = new Set<string>();
   let redirectHost = '';
+  let healed = false;
+  const connections = { main: 0, redirect: 0 };
 
   const isTarget = (path: string) => {
     const m = BLOB.exec(path);
@@ -92,6 +101,7 @@ export async function startFaultyServer(opts: FaultOptions): Promise<FaultyServe
       const path = (req.url ?? '').split('?')[0];
       const isBlobGet = req.method === 'GET' && isTarget(path);
       if (listener === 'redirect') return forward(req, res, req.headers, undefined, redirectUpstream);
+      if (healed) return forward(req, res, req.headers);
 
       switch (opts.mode) {
         case '500-then-ok':
@@ -194,6 +204,8 @@ export async function startFaultyServer(opts: FaultOptions): Promise<FaultyServe
     new Promise<string>((resolve) => srv.listen(0, '127.0.0.1', () => resolve(`127.0.0.1:${(srv.address() as AddressInfo).port}`)));
   const main = createServer(handler('main'));
   const second = createServer(handler('redirect'));
+  main.on('connection', () => connections.main++);
+  second.on('connection', () => connections.redirect++);
   const host = await listen(main);
   redirectHost = await listen(second);
   const close = (srv: Server) =>
@@ -206,6 +218,10 @@ export async function startFaultyServer(opts: FaultOptions): Promise<FaultyServe
     url: `http://${host}`,
     redirectHost,
     requests,
+    connections,
+    heal: () => {
+      healed = true;
+    },
     stop: async () => {
       await Promise.all([close(main), close(second)]);
     },
