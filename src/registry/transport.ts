@@ -356,7 +356,7 @@ export class Transport {
 
   /**
    * One HTTP exchange; low-level failures come back as classified AceErrors. The body arrives
-   * through a DispatchBody (no undici Readable in between), or for a large blob GET (`lend`)
+   * through a DispatchBody (no undici Readable in between), or for a blob GET (`lend`)
    * through a bare socket (socket.ts).
    */
   async request(req: HttpRequest, what: string): Promise<ResponseData> {

@@ -118,8 +118,12 @@ export async function startFaultyServer(opts: FaultOptions): Promise<FaultyServe
         case 'redirect':
           if (isBlobGet) {
             req.resume();
-            res.writeHead(307, { Location: `http://${redirectHost}${req.url}` });
-            return void res.end();
+            // As Go's http.Redirect answers a GET (distribution's redirects to storage): a short
+            // HTML body, with its length.
+            const location = `http://${redirectHost}${req.url}`;
+            const body = `<a href="${location}">Temporary Redirect</a>.\n\n`;
+            res.writeHead(307, { Location: location, 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+            return void res.end(body);
           }
           return forward(req, res, req.headers);
         case 'wrong-digest':
