@@ -1,6 +1,8 @@
 /**
  * A real loopback HTTP server that misbehaves on purpose (STYLE habit 8): it proxies to a real
- * registry and breaks blob or manifest responses according to `mode`.
+ * registry and breaks blob or manifest responses according to `mode` (until `heal()`: then it
+ * only proxies, the fault repaired, for a resume). `connections` counts each listener's TCP
+ * connections.
  *
  * Modes (blob GETs are those on /v2/<repo>/blobs/<digest>; `digest` narrows them to one blob):
  * - 'wrong-digest': serves different bytes of the right size.
@@ -18,9 +20,6 @@
  * - 'no-digest': manifest answers lack Docker-Content-Digest (some registries' HEAD does).
  * - 'proxy': just proxies (and records), keeping the client's Host header so that the registry's
  *   upload Locations point back through this server and uploads are recorded too.
- *
- * `heal()` turns any mode into plain proxying from then on (the fault repaired, for a resume);
- * `connections` counts the TCP connections each listener accepted.
  */
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -98,10 +97,10 @@ export async function startFaultyServer(opts: FaultOptions): Promise<FaultyServe
   function handler(listener: 'main' | 'redirect') {
     return (req: IncomingMessage, res: ServerResponse) => {
       requests.push({ listener, method: req.method ?? '', url: req.url ?? '', headers: { ...req.headers } });
+      if (healed && listener === 'main') return forward(req, res, req.headers);
       const path = (req.url ?? '').split('?')[0];
       const isBlobGet = req.method === 'GET' && isTarget(path);
       if (listener === 'redirect') return forward(req, res, req.headers, undefined, redirectUpstream);
-      if (healed) return forward(req, res, req.headers);
 
       switch (opts.mode) {
         case '500-then-ok':
