@@ -68,6 +68,8 @@ try {
     process.stderr.write(`seeded ${host} (BENCH_HOST=${host} reuses it while it runs)\n`);
   }
   const perBlob: number[][] = bins.map(() => []);
+  const manyCpu: number[][] = bins.map(() => []);
+  const oneCpu: number[][] = bins.map(() => []);
   for (let round = 0; round < rounds; round++) {
     // Paired and interleaved: every build runs once per round, in an order that rotates.
     const order = bins.map((_, i) => (i + round) % bins.length);
@@ -76,12 +78,15 @@ try {
       const many = run(bins[i], `${host}/bench/many:v1`, join(work, 'many.tar'));
       const ms = ((many.cpu - one.cpu) / (count - 1)) * 1e3;
       perBlob[i].push(ms);
+      manyCpu[i].push(many.cpu);
+      oneCpu[i].push(one.cpu);
       process.stderr.write(`round ${round + 1} ${bins[i]}: ${many.cpu.toFixed(2)} s CPU for ${count} blobs, ${one.cpu.toFixed(2)} s for 1, ${ms.toFixed(3)} ms per blob, peak RSS ${many.rss.toFixed(0)} MB\n`);
     }
   }
   console.log(`CPU per blob of ${size >> 10} KiB (ms, ${count} blobs, ${rounds} rounds, paired):`);
   for (const [i, b] of bins.entries()) {
     console.log(`  ${b}: median ${median(perBlob[i]).toFixed(3)}  [${perBlob[i].map((x) => x.toFixed(3)).join(', ')}]`);
+    console.log(`    whole runs, CPU s: ${count} blobs median ${median(manyCpu[i]).toFixed(2)} [${manyCpu[i].map((x) => x.toFixed(2)).join(', ')}], 1 blob median ${median(oneCpu[i]).toFixed(2)} [${oneCpu[i].map((x) => x.toFixed(2)).join(', ')}]`);
     if (i > 0) {
       const diffs = perBlob[i].map((x, r) => x - perBlob[0][r]);
       console.log(`    paired difference against the first: median ${median(diffs).toFixed(3)} [${diffs.map((x) => x.toFixed(3)).join(', ')}]`);
