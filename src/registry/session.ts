@@ -61,7 +61,7 @@ export interface SendOptions {
   redirects?: boolean;
   signal?: AbortSignal;
   highWaterMark?: number;
-  /** A large blob: read on a bare socket unless proxied (transport.ts). */
+  /** A blob: read on a bare socket unless proxied (transport.ts). */
   lend?: boolean;
 }
 

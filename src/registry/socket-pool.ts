@@ -1,6 +1,6 @@
 /**
  * Keep-alive connections for the bare-socket transport (socket.ts), a small pool per origin
- * (issue 11): a large blob GET takes an idle connection or opens one, and gives it back when its
+ * (issue 11): a blob GET takes an idle connection or opens one, and gives it back when its
  * body ended exactly where its Content-Length said. Over https the pool keeps the last TLS session
  * and offers it to every new connection, so a reconnect is an abbreviated handshake. Opening a
  * connection per blob cost a TCP (and TLS) handshake per blob, a round trip or two across a WAN.

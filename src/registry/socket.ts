@@ -8,17 +8,21 @@
  * chunk; on two cores that halved serialize's throughput (issue 2's notes: 2.3 s of JavaScript
  * thread per GB against about 1 s here). Everything else (auth, redirects, retries, the Range
  * resume) stays in client.ts's `send()`: this is only a transport for one exchange, chosen for
- * large blob GETs without a proxy. A connection goes back to its pool only when the body ended
+ * blob GETs without a proxy. A connection goes back to its pool only when the body ended
  * exactly at its Content-Length and the server did not say `Connection: close`; a chunked or
- * close-delimited body, an error or an abandoned body closes it.
+ * close-delimited body, an error or an abandoned body (unless small: dump()) closes it.
  */
 import { AceError } from '../errors.js';
 import { pushBlobStream, type ChunkWriter, type Landing } from '../stream/blob-stream.js';
+import { onAbort } from './abort.js';
 import type { ResponseBody, ResponseData } from './http.js';
 import type { Connection, ConnectionUser, SocketPool, TlsOptions } from './socket-pool.js';
 
 const READ_SIZE = 1 << 20;
 const MAX_HEAD = 64 << 10;
+const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
+/** Bodies up to this size are read to the end when discarded, keeping their connection. */
+const DUMP_MAX = 64 << 10;
 
 export interface SocketRequest {
   url: URL;
@@ -107,10 +111,9 @@ class SocketBody implements ResponseBody, ConnectionUser {
     }
     this.conn.attach(this, this.req.timeoutMs);
     if (signal) {
-      const onAbort = () => this.fail(Object.assign(new Error('aborted'), { name: 'AbortError', code: 'ABORT_ERR' }));
-      if (signal.aborted) return onAbort();
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.unlisten = () => signal.removeEventListener('abort', onAbort);
+      const abort = () => this.fail(Object.assign(new Error('aborted'), { name: 'AbortError', code: 'ABORT_ERR' }));
+      if (signal.aborted) return abort();
+      this.unlisten = onAbort(signal, abort);
     }
     const path = url.pathname + url.search;
     const lines = [`GET ${path} HTTP/1.1`, `Host: ${url.host}`, 'Accept-Encoding: identity'];
@@ -241,21 +244,31 @@ class SocketBody implements ResponseBody, ConnectionUser {
   }
 
   private readHead(buf: Buffer, pos: number, end: number): number {
-    // Only the head is copied (it may span reads); the body is lent from the read buffer.
-    const piece = Buffer.from(buf.subarray(pos, end));
-    this.head.push(piece);
-    this.headBytes += piece.length;
-    const all = Buffer.concat(this.head);
-    const at = all.indexOf('\r\n\r\n');
-    if (at < 0) {
-      if (this.headBytes > MAX_HEAD) this.fail(protocolError(this.req.what, `response head larger than ${MAX_HEAD} bytes`));
+    // The usual case: the whole head is in this read, often with the body after it (a small
+    // blob's entire response). It is parsed where it lies: copying the read, body included, cost
+    // an allocation and two copies per small blob.
+    if (this.headBytes === 0) {
+      const at = buf.subarray(pos, end).indexOf(HEAD_END);
+      if (at >= 0 && at <= MAX_HEAD) {
+        this.parseHead(buf.toString('latin1', pos, pos + at));
+        return pos + at + 4;
+      }
+    }
+    // A head spread over reads: only its bytes are kept (at most MAX_HEAD and the terminator).
+    const take = Math.min(end, pos + MAX_HEAD + 4 - this.headBytes);
+    const before = this.headBytes;
+    const all = Buffer.concat([...this.head, buf.subarray(pos, take)]);
+    const at = all.indexOf(HEAD_END, Math.max(0, before - 3));
+    if (at < 0 || at > MAX_HEAD) {
+      if (all.length > MAX_HEAD) this.fail(protocolError(this.req.what, `response head larger than ${MAX_HEAD} bytes`));
+      this.head = [all];
+      this.headBytes = all.length;
       return end;
     }
-    const consumed = at + 4 - (this.headBytes - piece.length);
     this.head = [];
     this.headBytes = 0;
-    this.parseHead(all.subarray(0, at).toString('latin1'));
-    return pos + consumed;
+    this.parseHead(all.toString('latin1', 0, at));
+    return pos + (at + 4 - before);
   }
 
   private parseHead(text: string): void {
@@ -417,7 +430,17 @@ class SocketBody implements ResponseBody, ConnectionUser {
     this.fail(new AceError('EABORTED', 'response body discarded'));
   }
 
-  async dump(): Promise<void> {
+  /**
+   * Read and drop a small Content-Length body (a redirect's, an error's) so that the connection
+   * goes back to the pool: a registry that redirects every blob to its storage would otherwise
+   * cost a new connection (and TLS handshake) per blob. Anything else closes the connection.
+   */
+  async dump(opts: { limit: number } = { limit: DUMP_MAX }): Promise<void> {
+    const f = this.framing;
+    if (!this.write && !this.done && f?.kind === 'length' && f.left <= Math.min(opts.limit, DUMP_MAX)) {
+      await this.pipeTo(() => undefined).catch(() => undefined); // a failure closed the connection
+      return;
+    }
     this.destroy();
   }
 }

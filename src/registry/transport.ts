@@ -10,14 +10,15 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
-import { BlockList, isIP } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
+import { setFlagsFromString } from 'node:v8';
 import type { Dispatcher } from 'undici';
 import type * as Undici from 'undici';
-import { isLoopbackHost } from '../oci/reference.js';
 import type { HttpRequest, ResponseBody, ResponseData } from './http.js';
+import { onAbort } from './abort.js';
+import { proxyFor } from './proxy-env.js';
 import { classifyError } from './retry.js';
 import { socketRequest, type SocketRequest } from './socket.js';
 import { pemCertificates, trustedRoots } from './trust.js';
@@ -25,12 +26,21 @@ import { SocketPool } from './socket-pool.js';
 
 export type { HttpRequest, ResponseBody, ResponseData } from './http.js';
 export { classifyError, isRetryable } from './retry.js';
+export { proxyFor } from './proxy-env.js';
 
 // Only the Pool this transport drives through dispatch(), not undici's index: the index also
 // loads fetch, WebSocket, caches, mocks and the request() API, about 0.1 s of CPU at every start
 // (measured with node -e), a fixed cost of every run. undici has no "exports" map, so the path is
 // its own layout (pinned by package-lock.json). A proxy needs the index (ProxyAgent uses the
 // request API the index installs): it is loaded then. test/registry/* cover both.
+//
+// undici parses HTTP with llhttp compiled to WebAssembly, and V8 recompiles its hot functions with
+// TurboFan on a background thread: about 0.2 s of CPU in every run, a third of a one-blob
+// serialize (perf, issue 11). Blob bodies no longer pass through undici (socket.ts), so the
+// baseline compiler's code is enough for the few manifests and answers it still parses. The flag
+// must be set before the module is compiled (at the first connection); it concerns WebAssembly
+// code only.
+setFlagsFromString('--liftoff-only');
 const requireUndici = createRequire(import.meta.url);
 const Pool = requireUndici('undici/lib/dispatcher/pool.js') as typeof Undici.Pool;
 const proxyAgent = () => (requireUndici('undici') as typeof Undici).ProxyAgent;
@@ -104,58 +114,6 @@ export async function loadTlsMaterial(host: string, env: NodeJS.ProcessEnv, warn
   }
   if (cas.length > 0) out.ca = cas;
   return out;
-}
-
-/**
- * The proxy for a URL from HTTPS_PROXY / HTTP_PROXY and NO_PROXY (either case), as Go's
- * ProxyFromEnvironment (golang.org/x/net/http/httpproxy) reads them: localhost and loopback
- * addresses are never proxied; NO_PROXY entries are `*`, an IP range in CIDR notation
- * (`10.0.0.0/8`, `fd00::/8`), an IP address, or a domain (`example.com` matches it and its
- * subdomains, `.example.com` and `*.example.com` only subdomains), the last two with an
- * optional `:port` that must then match.
- */
-export function proxyFor(url: URL, env: NodeJS.ProcessEnv): string | undefined {
-  const proxy = url.protocol === 'https:' ? (env.HTTPS_PROXY || env.https_proxy) : (env.HTTP_PROXY || env.http_proxy);
-  if (!proxy) return undefined;
-  if (isLoopbackHost(url.host)) return undefined;
-  const host = url.hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1');
-  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
-  const ipVersion = isIP(host);
-  for (const raw of (env.NO_PROXY || env.no_proxy || '').split(',')) {
-    const entry = raw.trim().toLowerCase();
-    if (entry === '') continue;
-    if (entry === '*') return undefined;
-    const cidr = /^([^/]+)\/(\d{1,3})$/.exec(entry);
-    if (cidr && isIP(cidr[1])) {
-      // A range matches IP hosts only, any port (Go's cidrMatch).
-      if (ipVersion !== 0 && inRange(host, cidr[1], Number(cidr[2]))) return undefined;
-      continue;
-    }
-    // host:port, [v6]:port, or a bare host / IPv6 address.
-    const hp = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry) ?? (isIP(entry) === 6 ? null : /^([^:]+)(?::(\d+))?$/.exec(entry));
-    const entryHost = hp ? hp[1] : entry;
-    const entryPort = hp?.[2];
-    if (entryPort !== undefined && entryPort !== port) continue;
-    if (isIP(entryHost)) {
-      if (ipVersion !== 0 && inRange(host, entryHost, isIP(entryHost) === 4 ? 32 : 128)) return undefined;
-      continue;
-    }
-    const domain = entryHost.replace(/^\*\./, '.');
-    if (domain.startsWith('.') ? host.endsWith(domain) : host === domain || host.endsWith('.' + domain)) return undefined;
-  }
-  return /^[a-z]+:\/\//i.test(proxy) ? proxy : `http://${proxy}`;
-}
-
-/** Whether the IP address `ip` is in `network`/`prefix` (either family). */
-function inRange(ip: string, network: string, prefix: number): boolean {
-  const family = (a: string) => (isIP(a) === 4 ? 'ipv4' : 'ipv6');
-  const list = new BlockList();
-  try {
-    list.addSubnet(network, prefix, family(network));
-  } catch {
-    return false; // a prefix too long for its family: Go's ParseCIDR refuses it, so no match
-  }
-  return list.check(ip, family(ip));
 }
 
 export interface OriginOptions {
@@ -355,7 +313,7 @@ export class Transport {
 
   /**
    * One HTTP exchange; low-level failures come back as classified AceErrors. The body arrives
-   * through a DispatchBody (no undici Readable in between), or for a large blob GET (`lend`)
+   * through a DispatchBody (no undici Readable in between), or for a blob GET (`lend`)
    * through a bare socket (socket.ts).
    */
   async request(req: HttpRequest, what: string): Promise<ResponseData> {
@@ -377,10 +335,8 @@ export class Transport {
     const signal = req.signal;
     return new Promise<ResponseData>((resolve, reject) => {
       let started = false;
-      let onAbort: (() => void) | undefined;
-      const cleanup = () => {
-        if (onAbort) signal?.removeEventListener('abort', onAbort);
-      };
+      let unlisten: (() => void) | undefined;
+      const cleanup = () => unlisten?.();
       const failed = (e: unknown) => {
         cleanup();
         const err = classifyError(e, what);
@@ -400,9 +356,9 @@ export class Transport {
             onRequestStart(controller) {
               body.controller = controller;
               if (signal) {
-                onAbort = () => controller.abort(signal.reason ?? new DOMException('aborted', 'AbortError'));
-                if (signal.aborted) onAbort();
-                else signal.addEventListener('abort', onAbort, { once: true });
+                const abort = () => controller.abort(signal.reason ?? new DOMException('aborted', 'AbortError'));
+                if (signal.aborted) abort();
+                else unlisten = onAbort(signal, abort);
               }
             },
             onResponseStart(_controller, statusCode, headers) {

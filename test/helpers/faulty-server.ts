@@ -1,6 +1,8 @@
 /**
  * A real loopback HTTP server that misbehaves on purpose (STYLE habit 8): it proxies to a real
- * registry and breaks blob or manifest responses according to `mode`.
+ * registry and breaks blob or manifest responses according to `mode` (until `heal()`: then it
+ * only proxies, the fault repaired, for a resume). `connections` counts each listener's TCP
+ * connections.
  *
  * Modes (blob GETs are those on /v2/<repo>/blobs/<digest>; `digest` narrows them to one blob):
  * - 'wrong-digest': serves different bytes of the right size.
@@ -55,6 +57,10 @@ export interface FaultyServer {
   /** With mode 'redirect': the second listener's host. */
   redirectHost: string;
   requests: RecordedRequest[];
+  /** TCP connections accepted by each listener (connection reuse shows here). */
+  connections: { main: number; redirect: number };
+  /** From now on just proxy (the server behaves again, as after a fault was repaired). */
+  heal(): void;
   stop(): Promise<void>;
 }
 
@@ -71,6 +77,8 @@ export async function startFaultyServer(opts: FaultOptions): Promise<FaultyServe
   let passLeft = opts.passFirst ?? 0;
   const dropped = new Set<string>();
   let redirectHost = '';
+  let healed = false;
+  const connections = { main: 0, redirect: 0 };
 
   const isTarget = (path: string) => {
     const m = BLOB.exec(path);
@@ -91,6 +99,7 @@ export async function startFaultyServer(opts: FaultOptions): Promise<FaultyServe
   function handler(listener: 'main' | 'redirect') {
     return (req: IncomingMessage, res: ServerResponse) => {
       requests.push({ listener, method: req.method ?? '', url: req.url ?? '', headers: { ...req.headers } });
+      if (healed && listener === 'main') return forward(req, res, req.headers);
       const path = (req.url ?? '').split('?')[0];
       const isBlobGet = req.method === 'GET' && isTarget(path);
       if (listener === 'redirect') return forward(req, res, req.headers, undefined, redirectUpstream);
@@ -117,8 +126,12 @@ export async function startFaultyServer(opts: FaultOptions): Promise<FaultyServe
         case 'redirect':
           if (isBlobGet) {
             req.resume();
-            res.writeHead(307, { Location: `http://${redirectHost}${req.url}` });
-            return void res.end();
+            // As Go's http.Redirect answers a GET (distribution's redirects to storage): a short
+            // HTML body, with its length.
+            const location = `http://${redirectHost}${req.url}`;
+            const body = `<a href="${location}">Temporary Redirect</a>.\n\n`;
+            res.writeHead(307, { Location: location, 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+            return void res.end(body);
           }
           return forward(req, res, req.headers);
         case 'wrong-digest':
@@ -203,6 +216,8 @@ export async function startFaultyServer(opts: FaultOptions): Promise<FaultyServe
     new Promise<string>((resolve) => srv.listen(0, '127.0.0.1', () => resolve(`127.0.0.1:${(srv.address() as AddressInfo).port}`)));
   const main = createServer(handler('main'));
   const second = createServer(handler('redirect'));
+  main.on('connection', () => connections.main++);
+  second.on('connection', () => connections.redirect++);
   const host = await listen(main);
   redirectHost = await listen(second);
   const close = (srv: Server) =>
@@ -215,6 +230,10 @@ export async function startFaultyServer(opts: FaultOptions): Promise<FaultyServe
     url: `http://${host}`,
     redirectHost,
     requests,
+    connections,
+    heal: () => {
+      healed = true;
+    },
     stop: async () => {
       await Promise.all([close(main), close(second)]);
     },
