@@ -9,9 +9,10 @@
  * a large one with a byte budget that only lets its response be opened ahead (streamed at the
  * head, on the bare socket).
  *
- * Bodies are paced (test/helpers/throttle.ts) so that an 8 MiB blob before the small victim takes
- * longer to arrive than the victim's attempts take to fail: its failure is known well ahead of
- * the writer, and must still surface only when the writer reaches it.
+ * For the small victim, the body of the 8 MiB blob before it is held (test/helpers/throttle.ts)
+ * until the victim has been tried as often as the sequential run tried it: its failure is known
+ * well ahead of the writer, and must still surface only when the writer reaches it. Bodies are
+ * paced as well, so the window stays full while the victim is tried.
  */
 import t from 'tap';
 import { readFileSync } from 'node:fs';
@@ -28,8 +29,8 @@ t.teardown(() => reg.stop());
 // 120 small layers, one of 8 MiB and one of 2 MiB; blobs[0] is the config, layer i is blobs[i + 1].
 const layers = Array.from({ length: 120 }, (_, i) => ({ size: i === 40 ? 8 << 20 : i === 80 ? 2 << 20 : 4096 + i, seed: 7000 + i }));
 const img = await pushImage(reg.host, 'cut/img', 'v1', layers);
-// 700 KB/s per response: the 8 MiB blob takes about 12 s; the victim's five attempts (backoff
-// from 250 ms doubling, jittered) give up within about 8 s.
+// 700 KB/s per response: the 8 MiB blob takes about 12 s.
+const big = img.blobs[41];
 const paced = await startThrottle(reg.host, 700_000);
 t.teardown(() => paced.stop());
 
@@ -63,10 +64,27 @@ for (const { kind, victim, afterBytes, window } of [
     const sequential = await runCli(['mirror', 'serialize', image, join(t.testdir({}), 'seq.tar'), '--concurrency', '1', '-q']);
     t.equal(sequential.code, 1, 'the sequential run fails');
 
+    const triesOf = () => f.requests.filter((q) => q.url.includes(victim.digest)).length;
+    const sequentialTries = triesOf();
     const peakBefore = proxy.stats.peakInFlight;
     const out = join(t.testdir({}), 'out.tar');
     const ledger = `${out}.jsonl`;
+    // The small victim is opened ahead of the 8 MiB blob's end; the large one only within the
+    // byte budget, which the held 8 MiB blob would fill for good.
+    let ended = false;
+    let heldUntilGivenUp = false;
+    const hold = async () => {
+      if (kind !== 'small') return;
+      paced.hold(big.digest);
+      while (!ended && triesOf() - sequentialTries < sequentialTries) await new Promise((r) => setTimeout(r, 50));
+      heldUntilGivenUp = !ended;
+      paced.release();
+    };
+    const holding = hold();
     const r = await runCli(['mirror', 'serialize', image, out, ...window, '--checkpoint', ledger, '--no-term']);
+    ended = true;
+    await holding;
+    if (kind === 'small') t.ok(heldUntilGivenUp, `the run was still going when the victim had been tried ${sequentialTries} times, the blob before it held`);
     t.equal(r.code, 1, 'exit code 1');
     t.ok(proxy.stats.peakInFlight >= 16 && peakBefore === 1, `the window was full (${proxy.stats.peakInFlight} requests in flight; sequential ${peakBefore})`);
     const error = errorLine(r.stderr);
