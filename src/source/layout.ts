@@ -110,7 +110,8 @@ export async function openLayoutSource(ref: string): Promise<ImageSource> {
           return createReadStream('', { fd: fh, highWaterMark: READ_SIZE, end: desc.size, signal })[Symbol.asyncIterator]();
         },
         // Piped, each read lands in the consumer's ring when it offers room (no copy), else in
-        // one reused buffer.
+        // one reused buffer. Reads go on from the file's position (not pread): a blob that is a
+        // pipe (a FIFO, a process substitution) reads as well as a file.
         async pipeTo(write, landing) {
           consume();
           let own: Buffer | undefined;
@@ -119,7 +120,10 @@ export async function openLayoutSource(ref: string): Promise<ImageSource> {
               signal?.throwIfAborted();
               const want = Math.min(READ_SIZE, limit - pos);
               const buf = landing?.(want) ?? (own ??= Buffer.allocUnsafe(READ_SIZE));
-              const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, want), pos);
+              const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, want), null).catch((e: NodeJS.ErrnoException) => {
+                signal?.throwIfAborted();
+                throw new OciError('EREAD', `fetch blob, ${desc.digest}, ${ref}: cannot read ${file} at byte ${pos}: ${e.message}`);
+              });
               if (bytesRead === 0) break;
               pos += bytesRead;
               const wait = write(buf.subarray(0, bytesRead));

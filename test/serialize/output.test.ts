@@ -1,6 +1,6 @@
 import t from 'tap';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { ROOT, runCli } from '../helpers/cli.js';
@@ -144,6 +144,31 @@ t.test('a layout blob longer or shorter than its descriptor: trailing data and t
     t.match(r.stderr, message, `${how}: named`);
     t.match(r.stderr, victim.desc.digest, `${how}: the blob's digest`);
   }
+});
+
+t.test('a layout blob that is a pipe reads as a file does; one that cannot be read is named, without a stack trace', async (t) => {
+  const dir = t.testdir({});
+  const set = buildTwoPlatformIndex('v1', { seed: 79, layerSize: 1_500_000 });
+  await writeOciLayout(join(dir, 'layout'), set);
+  const plain = await runCli(['mirror', 'serialize', `oci:${join(dir, 'layout')}:v1`, join(dir, 'plain.tar'), '-q']);
+  t.equal(plain.code, 0, plain.stderr);
+  const victim = set.blobs.reduce((a, b) => (a.desc.size > b.desc.size ? a : b));
+  const path = join(dir, 'layout/blobs/sha256', victim.desc.digest.slice(7));
+  // A FIFO fed by another process: no positional reads on it.
+  rmSync(path);
+  execFileSync('mkfifo', [path]);
+  const feeder = spawn('sh', ['-c', 'cat "$1" > "$2"', 'sh', '-', path], { stdio: ['pipe', 'ignore', 'inherit'] });
+  feeder.stdin.end(victim.bytes);
+  const piped = await runCli(['mirror', 'serialize', `oci:${join(dir, 'layout')}:v1`, join(dir, 'piped.tar'), '-q']);
+  t.equal(piped.code, 0, piped.stderr);
+  t.ok(readFileSync(join(dir, 'piped.tar')).equals(readFileSync(join(dir, 'plain.tar'))), 'the same archive, byte for byte');
+  // A directory where the blob should be: open works, read fails (EISDIR).
+  rmSync(path);
+  mkdirSync(path);
+  const r = await runCli(['mirror', 'serialize', `oci:${join(dir, 'layout')}:v1`, join(dir, 'bad.tar'), '-q']);
+  t.equal(r.code, 1, 'exit 1');
+  t.match(r.stderr, new RegExp(`fetch blob, ${victim.desc.digest}, .*: cannot read .* at byte 0: EISDIR`), 'names the blob, the file and the reason');
+  t.notMatch(r.stderr, /internal error|    at /, 'no stack trace');
 });
 
 t.test('a compressed archive cut mid-blob resumes into the same file as one valid gzip archive', async (t) => {
