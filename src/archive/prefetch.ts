@@ -49,6 +49,8 @@ interface Slot {
   /** Counted in `inFlight` until the download ends (buffered) or the blob is written (streamed). */
   request: boolean;
   stream: Promise<BlobStream>;
+  /** A blob downloaded whole ahead: its bytes, once they are all in. */
+  bytes?: Buffer;
 }
 
 export class PrefetchWindow {
@@ -106,6 +108,18 @@ export class PrefetchWindow {
     this.pump();
   }
 
+  /**
+   * The blobs downloaded whole and not yet done: the head's and those ahead, unverified (the
+   * writer verifies them when it writes them). A tape that fills up hands them to the next
+   * volume, which then need not fetch them again.
+   */
+  *downloaded(): Generator<[Descriptor, Uint8Array]> {
+    for (let i = this.head; i < this.next; i++) {
+      const slot = this.slots[i];
+      if (slot?.bytes) yield [slot.desc, slot.bytes];
+    }
+  }
+
   /** Stop every download still running or opened (after an error, or at the end). */
   close(): void {
     if (this.closed) return;
@@ -132,7 +146,7 @@ export class PrefetchWindow {
       const slot: Slot = { desc, cost, request: true, stream: undefined as unknown as Promise<BlobStream> };
       this.slots[i] = slot;
       if (buffered) {
-        slot.stream = this.download(desc).finally(() => {
+        slot.stream = this.download(desc, slot).finally(() => {
           // The response is read whole: its connection is free for the next request.
           if (slot.request) {
             slot.request = false;
@@ -148,7 +162,7 @@ export class PrefetchWindow {
   }
 
   /** Read a blob ahead into memory (at most size + 1 bytes: the writer reports trailing data). */
-  private async download(desc: Descriptor): Promise<BlobStream> {
+  private async download(desc: Descriptor, slot: Slot): Promise<BlobStream> {
     const stream = await this.fetcher.fetchBlob(desc, this.aborter.signal);
     const buf = Buffer.allocUnsafe(desc.size + 1);
     let n = 0;
@@ -158,7 +172,8 @@ export class PrefetchWindow {
       n += take;
       return undefined;
     });
-    return bufferedStream(buf.subarray(0, n));
+    slot.bytes = buf.subarray(0, n);
+    return bufferedStream(slot.bytes);
   }
 }
 

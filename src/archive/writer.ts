@@ -19,6 +19,11 @@ export interface WriteOptions extends LayoutOptions {
   continueAt?: number;
   /** The prefetch window: requests in flight and bytes held ahead of the blob being written. */
   window?: Partial<WindowLimits>;
+  /**
+   * When the writer stops before the end (a full tape): blobs it had downloaded whole ahead and
+   * not written go here, by digest, for the next volume.
+   */
+  leftovers?: Map<string, Uint8Array>;
   /** Name of the source, for messages. */
   sourceName: string;
   signal?: AbortSignal;
@@ -103,6 +108,7 @@ export async function writeArchive(plan: Plan, fetcher: BlobFetcher, sink: ByteS
       reporter.emit({ type: 'blob-end', descriptor: desc, offset: out.offset });
     }
   } finally {
+    if (opts.leftovers) for (const [desc, bytes] of window.downloaded()) opts.leftovers.set(desc.digest, bytes);
     window.close();
   }
 

@@ -13,7 +13,8 @@ import type { Sink } from '../sink/types.js';
  * (the filemark, the ledger's run-end) and, once the next medium is loaded (the operator's
  * --next-volume command, or the operator at the prompt), the rest goes to it as a new archive,
  * exactly what a resume would write, but without resolving the plan again and without fetching
- * again the blobs that the ring still holds. Also the command between file volumes.
+ * again the blobs that the ring still holds or the prefetch window had downloaded whole. Also the
+ * command between file volumes.
  */
 
 /** Run the operator's command through the shell; exit 0 means the next volume is ready. */

@@ -286,8 +286,11 @@ async function writePiece(req: SerializeRequest, piece: Piece, ctx: RunContext):
   const forward = () => pieceAbort.abort(req.signal.reason);
   req.signal.addEventListener('abort', forward, { once: true });
   let sinkResult: SinkResult | undefined;
+  // Blobs the prefetch window had downloaded whole when the writer stopped (a full tape).
+  const leftovers = new Map<string, Uint8Array>();
   try {
     const result = await writeArchive(plan, piece.fetcher, sink, {
+      leftovers,
       ...ctx.layout,
       compression: req.compression,
       zstd: req.compression === 'zstd' ? nativeZstd() : undefined,
@@ -318,6 +321,8 @@ async function writePiece(req: SerializeRequest, piece: Piece, ctx: RunContext):
     // Manifests are not fetched at all (their bytes are in the plan).
     const fetched = ends.filter((b) => !plan.manifestBytes.has(b.digest));
     const kept = full && !req.compression ? keepFromRing(sink, fetched, mediumGuess, continueAt ?? 0) : new Map<string, Uint8Array>();
+    // And the ones downloaded ahead (raw bytes, so with compression too; verified when written).
+    if (full) for (const [digest, bytes] of leftovers) if (!kept.has(digest)) kept.set(digest, bytes);
     pieceAbort.abort();
     sinkResult ??= await sink.abort().catch(() => undefined);
     const reason = req.signal.aborted ? `interrupted by ${String(req.signal.reason)}` : (e as AceError).code ?? 'error';
