@@ -156,6 +156,15 @@ export function buildDockerManifestList(tag: string, opts: PushOptions = {}): Im
   return b.set;
 }
 
+/** One linux/amd64 image of `layers` distinct layers of `layerSize` bytes, tagged `tag`. */
+export function buildLayeredImage(tag: string, layers: number, opts: PushOptions = {}): ImageSet {
+  const b = new Builder();
+  const seed = opts.seed ?? 5;
+  const bytes = Array.from({ length: layers }, (_, i) => seededBytes(seed * 1000 + i, (opts.layerSize ?? 4096) + i));
+  b.image({ seed, platform: AMD64, layers: bytes, tag });
+  return b.set;
+}
+
 /** index -> (index -> amd64, arm64) + a third image directly under the root. */
 export function buildNestedIndex(tag: string, opts: PushOptions = {}): ImageSet {
   const b = new Builder();

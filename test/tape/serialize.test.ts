@@ -1,8 +1,8 @@
 import t from 'tap';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, ROOT, runCli } from '../helpers/cli.js';
-import { buildTwoPlatformIndex, writeOciLayout, MT } from '../helpers/images.js';
+import { buildLayeredImage, buildTwoPlatformIndex, writeOciLayout, MT } from '../helpers/images.js';
 import { startRegistry } from '../helpers/registry.js';
 import { listTar } from '../helpers/tar.js';
 import { runInTapeVm, tapeVmAvailable } from '../helpers/tape-vm.js';
@@ -15,6 +15,14 @@ if (why) {
   const dir = t.testdir({});
   const set = buildTwoPlatformIndex('v1', { seed: 4242, layerSize: 4_000_000 });
   await writeOciLayout(join(dir, 'layout'), set);
+  // The image of the kill -9 sequence: eight layers, so that each run stalls at a layer of its own.
+  const layered = buildLayeredImage('v1', 8, { seed: 88, layerSize: 2_000_000 });
+  await writeOciLayout(join(dir, 'layered'), layered);
+  // Where the interrupted runs stall (the guest makes these blobs FIFOs in copies of the
+  // layouts): the last layer of the two-platform image, the fifth and the eighth of the other.
+  const hex = (b: { desc: { digest: string } }) => b.desc.digest.slice(7);
+  const twoLast = set.blobs.find((b) => b.desc.size === 4_000_033)!;
+  writeFileSync(join(dir, 'stuck.env'), `TWO_LAST=${hex(twoLast)}\nLAYERED_5=${hex(layered.blobs[4])}\nLAYERED_8=${hex(layered.blobs[7])}\n`);
   const script = (name: string) => readFileSync(join(ROOT, 'test/tape/guest', name), 'utf8');
   const env = { ACE: BIN };
   const read = (f: string) => readFileSync(join(dir, f), 'utf8').trim();
@@ -61,7 +69,7 @@ if (why) {
 
     const reg = await startRegistry();
     t.teardown(() => reg.stop());
-    const root = set.manifests.find((m) => m.tag === 'v1')!.desc.digest;
+    const rootOf = (s: typeof set) => s.manifests.find((m) => m.tag === 'v1')!.desc.digest;
     t.equal(read('run5.rc'), '137', 'kill -9');
     t.equal(read('run6.rc'), '1', 'a rewound tape is not mistaken for the interrupted one');
     t.match(read('run6.err'), /cannot measure what the interrupted run wrote to \/dev\/nst0: the drive is at block 0/);
@@ -72,16 +80,18 @@ if (why) {
     t.equal(read('run9.rc'), '137', 'kill -9 of its resume before that wrote a record');
     t.equal(read('run10.rc'), '137', 'kill -9 of the next resume inside its piece');
     const ends = ledger('cp8.jsonl').filter((l) => /run-end/.test(l.mediaType)).map((l) => JSON.parse(l.annotations['vnd.act3-ace.dt-ts.run']));
-    t.ok(ends.some((e) => /nothing written/.test(e.reason) && e.mediumBytes === 0), 'the resume measured that run9 wrote nothing');
+    t.ok(ends.some((e) => /nothing written/.test(e.reason) && e.mediumBytes === 0), `the resume measured that run9 wrote nothing: ${JSON.stringify(ends)}`);
     t.equal(read('run11.rc'), '0', `the resume of the killed resumes: ${read('run11.err')}`);
     const runs = ledger('cp8.jsonl').filter((l) => /run-start/.test(l.mediaType)).length;
     t.equal(runs, 4, 'one ledger holds the four runs');
-    t.ok(statSync(join(dir, 'piece8.tar')).size > 0, 'the killed resume had written a piece of its own');
-    for (const [name, pieces] of [['eov', ['piece1.tar', 'piece2.tar']], ['sigint', ['piece3.tar', 'piece4.tar']], ['kill', ['piece5.tar', 'piece6.tar']], ['kill2', ['piece7.tar', 'piece8.tar', 'piece9.tar']]] as const) {
+    // run9 wrote nothing: the tape files after run7's are the pieces of run8, run10 and run11.
+    for (const [piece, run] of [[7, 8], [8, 10], [9, 11]]) t.ok(statSync(join(dir, `piece${piece}.tar`)).size > 0, `run${run} left a piece of its own on the tape`);
+    const cases = [['eov', ['piece1.tar', 'piece2.tar'], set], ['sigint', ['piece3.tar', 'piece4.tar'], set], ['kill', ['piece5.tar', 'piece6.tar'], set], ['kill2', ['piece7.tar', 'piece8.tar', 'piece9.tar'], layered]] as const;
+    for (const [name, pieces, source] of cases) {
       const d = await runCli(['mirror', 'deserialize', ...pieces.map((p) => join(dir, p)), `${reg.host}/tape/${name}:v1`, '-q']);
       t.equal(d.code, 0, `${name}: deserialize of both pieces: ${d.stderr}`);
       const res = await fetch(`${reg.url}/v2/tape/${name}/manifests/v1`, { method: 'HEAD', headers: { Accept: [MT.OciIndex, MT.OciManifest].join(', ') } });
-      t.equal(res.headers.get('docker-content-digest'), root, `${name}: the registry holds the source root`);
+      t.equal(res.headers.get('docker-content-digest'), rootOf(source), `${name}: the registry holds the source root`);
     }
   });
 }

@@ -1,8 +1,8 @@
 import t, { type Test } from 'tap';
-import { readFileSync } from 'node:fs';
+import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, ROOT, runCli } from '../helpers/cli.js';
-import { buildTwoPlatformIndex, writeOciLayout, MT } from '../helpers/images.js';
+import { buildTwoPlatformIndex, pushSet, writeOciLayout, MT } from '../helpers/images.js';
 import { startRegistry } from '../helpers/registry.js';
 import { runInTapeVm, tapeVmAvailable } from '../helpers/tape-vm.js';
 
@@ -19,6 +19,12 @@ if (why) {
   const read = (f: string) => readFileSync(join(dir, f), 'utf8').trim();
   const runs = (f: string, type: string) =>
     read(f).split('\n').map((l) => JSON.parse(l)).filter((l) => l.mediaType.includes(type)).map((l) => JSON.parse(l.annotations['vnd.act3-ace.dt-ts.run']));
+
+  // Part D's registry: the host fills a storage in the shared directory; the guest serves it.
+  const filler = await startRegistry();
+  await pushSet(filler.host, 'vol/img', set);
+  cpSync(join(filler.rootDir, 'data'), join(dir, 'regdata'), { recursive: true });
+  await filler.stop();
 
   const r = await runInTapeVm(readFileSync(join(ROOT, 'test/tape/guest/serialize-volumes.sh'), 'utf8'), { cwd: dir, size: '2M', tapes: 3, env: { ACE: BIN }, timeout: 1200 });
   const reg = await startRegistry();
@@ -77,5 +83,17 @@ if (why) {
     t.equal(read('runC2.rc'), '0', `the resume: ${read('runC2.err')}`);
     t.same(runs('cpC.jsonl', 'run-start').map((s) => s.volume ?? 1), [1, 2, 3], 'the resume after the prompt writes volume 3');
     await deserialize(t, 'prompt', ['c1.tar', 'c2.tar', 'c3.tar']);
+  });
+
+  t.test('from a registry across three volumes: every blob is downloaded once', async (t) => {
+    t.equal(read('runD.rc'), '0', read('runD.err'));
+    t.match(read('runD.out'), /volume +3: /, 'three volumes');
+    // The registry's access log: one line per request answered.
+    const log = read('registry.log').split('\n');
+    for (const b of set.blobs) {
+      const gets = log.filter((l) => l.includes(`"GET /v2/vol/img/blobs/${b.desc.digest} `)).length;
+      t.equal(gets, 1, `${b.desc.digest} (${b.desc.size} B) fetched once`);
+    }
+    await deserialize(t, 'registry', ['d1.tar', 'd2.tar', 'd3.tar']);
   });
 }

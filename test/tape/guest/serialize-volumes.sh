@@ -66,4 +66,26 @@ echo $? > runC2.rc
 read_tapes c
 }
 
-for part in ${PARTS:-a b c}; do "part_$part"; done
+# D: part A's run from a registry: Debian's docker-registry started here in the guest (its own
+# loopback) on a copy of a storage the host filled; its access log shows every request, so the
+# test can count the GETs of each blob across the volume changes.
+part_d() {
+$TAPE_VM_LOAD 1 2>> load.err
+cat > registry.yml <<EOF
+version: 0.1
+log: {level: error, accesslog: {disabled: false}}
+storage: {filesystem: {rootdirectory: $PWD/regdata}}
+http: {addr: 127.0.0.1:5000}
+EOF
+docker-registry serve registry.yml > registry.log 2>&1 &
+rpid=$!
+for _ in $(seq 1 200); do (exec 3<> /dev/tcp/127.0.0.1/5000) 2> /dev/null && break; sleep 0.1; done
+ace mirror serialize 127.0.0.1:5000/vol/img:v1 /dev/nst0 --checkpoint cpD.jsonl -b 64Ki -m 2Mi --no-term \
+  --next-volume '$TAPE_VM_LOAD next' > runD.out 2> runD.err
+echo $? > runD.rc
+kill "$rpid"
+wait "$rpid"
+read_tapes d
+}
+
+for part in ${PARTS:-a b c d}; do "part_$part"; done
