@@ -3,23 +3,16 @@ import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 
 /**
- * Decompression of whole archives, detected by magic (behaviour note 1.3: gzip 1F 8B, zstd
- * 28 B5 2F FD). gzip uses node's zlib; zstd runs the `zstd` CLI (Debian package zstd) as a child
- * process because Node 20 has no zstd and the native addon has no decompressor.
+ * Decompression of whole archives, which reader.ts detects by magic (detectCompression). gzip
+ * uses node's zlib; zstd runs the `zstd` CLI (Debian package zstd) as a child process because
+ * Node 20 has no zstd and the native addon has no decompressor. reader.ts loads this module only
+ * when an archive is compressed.
  *
  * A compressed stream that ends early or breaks is not an error here: the output up to that
  * point is delivered and `problem` says why it stopped. Nothing downstream trusts these bytes
  * (every blob is verified by digest), so a cut piece reads as a truncated archive, which is what
  * an interrupted serialize produces.
  */
-export type Compression = 'gzip' | 'zstd' | 'none';
-
-export function detectCompression(head: Uint8Array): Compression {
-  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
-  if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
-  return 'none';
-}
-
 export interface Decompressed {
   chunks: AsyncIterable<Uint8Array>;
   /** Set once the output ended because the input was cut or corrupt. */

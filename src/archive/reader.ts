@@ -2,7 +2,6 @@ import { OciError } from '../errors.js';
 import { isDescriptor, type Descriptor } from '../oci/descriptor.js';
 import { parseDigest } from '../oci/digest.js';
 import { ByteReader } from './read-bytes.js';
-import { decompress, detectCompression, type Compression } from './read-decompress.js';
 import { readTarArchive, type TarEntry } from './read-tar.js';
 import { BLOCK, isZeroBlock, TarFormatError } from './tar-header.js';
 
@@ -50,6 +49,15 @@ export type LayoutEvent =
    * piece); `problem` says why a compressed stream stopped.
    */
   | { kind: 'archive-end'; archive: number; how: 'trailer' | 'eof' | 'truncated'; offset: number; problem?: string };
+
+/** gzip and zstd by magic (behaviour note 1.3: gzip 1F 8B, zstd 28 B5 2F FD). */
+export type Compression = 'gzip' | 'zstd' | 'none';
+
+export function detectCompression(head: Uint8Array): Compression {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
+  return 'none';
+}
 
 export const MAX_INDEX_BYTES = 16 << 20;
 const MAX_LAYOUT_BYTES = 4096;
@@ -175,6 +183,9 @@ async function* readStream(
     const comp = detectCompression(head);
     if (comp !== 'none') {
       if (outer !== 'none') throw new TarFormatError(`${comp} data inside a ${outer} stream (nested compression is not supported)`, br.offset);
+      // Loaded for a compressed archive only: node:zlib and node:child_process are start-up time
+      // that `mirror inspect` of a plain archive would pay for nothing (issue 14).
+      const { decompress } = await import('./read-decompress.js');
       const d = decompress(comp, br.rest());
       const inner = new ByteReader(d.chunks);
       const before = counter.archives;

@@ -7,14 +7,16 @@
  * skip to without decoding. Nothing here hashes a blob body: inspect describes, verify checks.
  *
  * May import: `archive` (the readers), `deserialize/manifest.ts` (manifests parsed as deserialize
- * parses them), `sink` (the tape ioctls it hands the reader), `oci`, `util`, `errors.ts`.
+ * parses them), `sink` (the tape ioctls it hands the reader, loaded for a tape only), `oci`,
+ * `util`, `errors.ts`.
  */
+import { stat } from 'node:fs/promises';
 import { OciError, UserError } from '../errors.js';
 import { readArchives } from '../archive/reader.js';
 import { openSeekableSource, type SeekableSource, type SeekStats } from '../archive/read-seek.js';
-import { groupSources } from '../archive/read-source.js';
+import { groupSources, type SourceSpec } from '../archive/read-source.js';
+import { type TapeOps, isTapeDevice } from '../archive/read-tape.js';
 import type { Descriptor } from '../oci/descriptor.js';
-import { tapeOps } from '../sink/tape-space.js';
 import { Inventory, type ArchiveItem, type BlobItem, type ImageItem, type MissingItem } from './inventory.js';
 
 export interface InspectSource extends SeekStats {
@@ -60,6 +62,19 @@ export interface InspectOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * The drive's ioctls when `group` is a tape, else none. sink/tape-space.ts brings the sink's
+ * modules with it (the addon itself loads on the first ioctl): start-up time that inspecting a
+ * file would pay for nothing, and inspect's wall time is mostly start-up (issue 14).
+ */
+async function tapeOpsFor(group: SourceSpec): Promise<TapeOps | undefined> {
+  const path = group.paths[0];
+  if (group.paths.length !== 1 || path === '-') return undefined;
+  const st = await stat(path).catch(() => undefined);
+  if (!st || !isTapeDevice(path, st)) return undefined;
+  return (await import('../sink/tape-space.js')).tapeOps;
+}
+
 function checkSources(sources: string[]): void {
   if (sources.length === 0) throw new UserError('ESOURCE', 'no SOURCE given');
   if (sources.filter((s) => s === '-').length > 1) throw new UserError('ESOURCE', 'standard input ("-") can be given only once');
@@ -75,8 +90,8 @@ export async function inspectArchives(sources: string[], opts: InspectOptions = 
   const groups = await groupSources(sources);
   for (const [i, group] of groups.entries()) {
     if (group.note) groupNotes.push(group.note);
-    // The tape ioctls, to space over blob bodies (the addon loads when a tape is queried).
-    const src = await openSeekableSource(group, tapeOps);
+    // The tape ioctls, to space over blob bodies.
+    const src = await openSeekableSource(group, await tapeOpsFor(group));
     opts.onSource?.(src.name, src.kind);
     try {
       await inv.consume(readArchives(src.chunks, src.name), i, src.name, opts.signal);

@@ -1,7 +1,6 @@
 import { Command, Option } from '../clipanion.js';
 import { interruptible } from '../abort.js';
 import { BaseCommand, Exit, byteSizeOption, hwmOption, signalExitCode } from '../common.js';
-import { mbuffer } from '../../sink/mbuffer.js';
 import { formatBytes, humanBytes } from '../../util/bytes.js';
 
 const DEFAULT_BLOCK = 1 << 20;
@@ -39,6 +38,8 @@ export class MbufferCommand extends BaseCommand {
     const bufferSize = byteSizeOption('--buffer-size', this.bufferSize, 0);
     const hwm = hwmOption(this.hwm);
     const stderr = this.context.stderr;
+    // Loaded here, not at the top: `--help` registers every command, and the sink is not needed to print it.
+    const { mbuffer } = await import('../../sink/mbuffer.js');
     return interruptible(
       async (signal) => {
         const r = await mbuffer({ input: this.input ?? '-', output: this.output ?? '-', blockSize, bufferSize, hwm, direct: this.direct, signal });

@@ -1,6 +1,5 @@
 import { Command, Option } from '../../clipanion.js';
 import { BaseCommand, Exit } from '../../common.js';
-import { tapeStatus } from '../../../sink/index.js';
 
 export class TapeStatusCommand extends BaseCommand {
   static paths = [['util', 'tape', 'status']];
@@ -23,6 +22,8 @@ export class TapeStatusCommand extends BaseCommand {
   json = Option.Boolean('--json', false, { description: 'Print the status as one JSON object' });
 
   async run(): Promise<number> {
+    // Loaded here, not at the top: `--help` registers every command, and the sink is not needed to print it.
+    const { tapeStatus } = await import('../../../sink/index.js');
     const s = tapeStatus(this.device);
     if (this.json) {
       this.context.stdout.write(`${JSON.stringify({ device: this.device, ...s })}\n`);
