@@ -40,7 +40,25 @@ export async function makeCli(argv?: readonly string[]): Promise<Cli> {
   return cli;
 }
 
+/** Commands that write a medium or a registry for hours: text they cannot print is no reason to stop. */
+const LONG_JOBS = [['mirror', 'serialize'], ['mirror', 'deserialize'], ['util', 'mbuffer']];
+
+/**
+ * Standard output read by a program that stops early (`ace-dt mirror inspect T | head`): Node
+ * ignores SIGPIPE and raises EPIPE as an uncaught error with a stack trace. A listing ends
+ * quietly with the status of a tool killed by SIGPIPE (141, as cat or tar would); a long job
+ * goes on without its text output, and its exit status still says how the job went.
+ */
+function quietOnClosedStdout(argv: readonly string[]): void {
+  const longJob = LONG_JOBS.some((path) => startsWith(argv, path));
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
+    if (!longJob) process.exit(141);
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
+  quietOnClosedStdout(argv);
   const cli = await makeCli(argv);
   let command;
   try {
