@@ -3,8 +3,11 @@
 // blobs and a few large ones, against the fetch limit for the same blob URLs (curl --parallel
 // --parallel-max 64 to /dev/null) and against skopeo copy --all to an oci-archive. Everything is
 // measured interleaved in one run on one loopback docker-registry, directly and through a loopback
-// proxy that holds each request 50 ms (test/helpers/latency-proxy.ts). Prints seconds, ratios and
-// peak RSS. Not a test: the machine is shared, only the ratios of one run mean something.
+// proxy that holds each request 50 ms (scripts/splice-proxy.py: answers spliced in the kernel, as
+// a WAN costs the client machine no CPU; BENCH_PROXY=node for the tests' Node proxy,
+// test/helpers/latency-proxy.ts, which costs about as much CPU as a serialize). Prints seconds,
+// ratios and peak RSS, and for the FIFO check the CPU of every process involved. Not a test: the
+// machine is shared, only the ratios of one run mean something.
 //
 //   npm run bench:remote                           # 4 x 1,000 x 64 KiB, 15 x 46 MB, 1k/10k blobs
 //   BENCH_QUICK=1 npm run bench:remote             # about 3 minutes: smaller images
@@ -15,10 +18,11 @@
 // BENCH_PERBLOB_KB, BENCH_DELAY_MS (50), BENCH_ROUNDS (1), BENCH_SKOPEO=large|all|none (large:
 // skopeo on the large-blob image only; at 50 ms it takes minutes on the many-blob one),
 // BENCH_FIFO=0 (skip the FIFO check), BENCH_FIFO_MBPS (400), BENCH_ARGS (extra serialize flags),
-// BENCH_ONLY=many,large,per,fifo (a subset).
+// BENCH_ONLY=many,large,per,fifo (a subset), BENCH_PROXY=splice|node.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createInterface } from 'node:readline';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -46,24 +50,38 @@ const cfg = {
   fifo: env.BENCH_FIFO !== '0',
   fifoMBps: num('BENCH_FIFO_MBPS', 400, 400),
   extra: (env.BENCH_ARGS ?? '').split(' ').filter(Boolean),
+  proxy: env.BENCH_PROXY ?? (spawnSync('python3', ['-c', 'import os; os.splice']).status === 0 ? 'splice' : 'node'),
 };
-// The FIFO's reader: reads 1 MiB at a time, never faster than MBPS (a tape drive's native rate).
+// The FIFO's reader, a tape drive at its native rate: reads 1 MiB at a time (a 64 KiB pipe gives
+// less), never faster than MBPS from its first byte on. Idle time earns no credit beyond 4 MB (a
+// little, so that the sleeps' overshoot is made up): a drive that waited cannot then write faster
+// than its rate, and a reader that catches up at pipe speed (this one did, timed from the open,
+// which comes long before the first fill) empties the ring and counts underruns the drive would
+// not have had. Prints its own CPU seconds, and the rate from its first byte.
 const drainer = `
 const fs = require('node:fs');
 const [path, mbps] = process.argv.slice(1);
 const fd = fs.openSync(path, 'r');
 const buf = Buffer.allocUnsafe(1 << 20);
-const t0 = Date.now();
+const opened = performance.now();
+const perMs = Number(mbps) * 1e3;
+const slackMs = 4e6 / perMs;
+let first;
+let due;
 let total = 0;
 for (;;) {
   const n = fs.readSync(fd, buf, 0, buf.length, null);
   if (n <= 0) break;
+  const now = performance.now();
+  first ??= now;
   total += n;
-  const due = t0 + (total / (Number(mbps) * 1e6)) * 1000;
-  const wait = due - Date.now();
+  due = Math.max(due ?? now, now - slackMs) + n / perMs;
+  const wait = due - performance.now();
   if (wait > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, wait);
 }
-process.stdout.write('drained ' + (total / 1e6).toFixed(0) + ' MB in ' + ((Date.now() - t0) / 1000).toFixed(2) + ' s');
+const secs = (performance.now() - (first ?? opened)) / 1000;
+const cpu = process.cpuUsage();
+process.stdout.write(JSON.stringify({ mb: total / 1e6, secs, firstByte: ((first ?? opened) - opened) / 1000, cpu: (cpu.user + cpu.system) / 1e6 }));
 `;
 
 const baseline = env.BENCH_BASELINE;
@@ -115,13 +133,14 @@ async function pushIndex(host, repo, manifests, layers, size, seed) {
  */
 async function timed(cmd, args) {
   const t0 = process.hrtime.bigint();
-  const child = spawn('/usr/bin/time', ['-f', '%M', cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('/usr/bin/time', ['-f', '%M %U %S', cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
   const status = await new Promise((r) => child.once('close', r));
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   if (status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${status}): ${stderr.slice(-2000)}`);
-  return { secs, rssMB: Number(stderr.trim().split('\n').pop()) / 1024 };
+  const [rss, user, sys] = stderr.trim().split('\n').pop().split(' ').map(Number);
+  return { secs, rssMB: rss / 1024, cpu: user + sys };
 }
 
 const out = join(work, 'out.tar');
@@ -143,15 +162,39 @@ const tools = {
   },
 };
 
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+function cpuOf(pid) {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+/** CPU seconds every process of the machine has used so far (/proc/stat: user, nice, system, irq, softirq). */
+function machineCpu() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].split(/ +/).slice(1).map(Number);
+  return (f[0] + f[1] + f[2] + f[5] + f[6]) / 100;
+}
+
+/** The splice proxy as a child process: its CPU is its own, apart from this script's. */
+async function startSpliceProxy(upstream, delayMs) {
+  const child = spawn('python3', [join(root, 'scripts/splice-proxy.py'), upstream, String(delayMs)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const [host] = await Promise.race([
+    createInterface({ input: child.stdout })[Symbol.asyncIterator]().next().then((r) => [r.value]),
+    new Promise((_, reject) => child.once('exit', (code) => reject(new Error(`splice proxy exited (${code})`)))),
+  ]);
+  const exited = new Promise((r) => child.once('exit', r));
+  return { host, cpu: () => cpuOf(child.pid), stop: async () => (child.stdin.end(), await exited) };
+}
+
 const reg = await startRegistry();
-const proxy = await startLatencyProxy(reg.host, cfg.delay);
+const proxy = cfg.proxy === 'splice'
+  ? await startSpliceProxy(reg.host, cfg.delay)
+  : Object.assign(await startLatencyProxy(reg.host, cfg.delay), { cpu: () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; } });
 const results = {};
 const record = (key, tool, r) => ((results[key] ??= {})[tool] ??= []).push(r);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const med = (key, tool) => (results[key]?.[tool] ? { secs: median(results[key][tool].map((r) => r.secs)), rssMB: Math.max(...results[key][tool].map((r) => r.rssMB)) } : undefined);
 try {
   log(`config ${JSON.stringify(cfg)}${baseline ? `, baseline ${baseline}` : ''}`);
-  log(`pushing to ${reg.host} (proxy ${proxy.host}, +${cfg.delay} ms a request) ...`);
+  log(`pushing to ${reg.host} (${cfg.proxy} proxy ${proxy.host}, +${cfg.delay} ms a request) ...`);
   const many = await pushIndex(reg.host, 'bench/many', cfg.manifests, cfg.layers, cfg.layerKB * 1024, 1);
   const large = await pushIndex(reg.host, 'bench/large', 1, cfg.largeBlobs, cfg.largeMB * 1e6, 7_000_000);
   const per = cfg.perBlob
@@ -195,10 +238,15 @@ try {
     let drained = '';
     drain.stdout.on('data', (d) => (drained += d));
     const events = join(work, 'events.jsonl');
+    // CPU of every process involved, and of the whole machine (the rest is other people's).
+    const before = { proxy: proxy.cpu(), registry: cpuOf(reg.pid), machine: machineCpu() };
     const res = await timed(process.execPath, [join(root, 'bin/ace-dt.js'), 'mirror', 'serialize', `${proxy.host}/${large.ref}`, path, '-q', '--debug', events, ...cfg.extra]);
     await drainClosed;
     const done = readFileSync(events, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).find((e) => e.type === 'done');
-    fifo = { ...res, underruns: done?.summary?.sink?.underruns, drained: drained.trim() };
+    const d = JSON.parse(drained);
+    const cpu = { ours: res.cpu, proxy: proxy.cpu() - before.proxy, registry: cpuOf(reg.pid) - before.registry, drainer: d.cpu };
+    const others = machineCpu() - before.machine - Object.values(cpu).reduce((a, b) => a + b, 0);
+    fifo = { ...res, underruns: done?.summary?.sink?.underruns, drained: d, cpu, others };
   }
 
   console.log(`\n# bench:remote, one run (${cfg.rounds} round${cfg.rounds > 1 ? 's' : ''}, medians); proxy adds ${cfg.delay} ms per request`);
@@ -234,7 +282,12 @@ try {
   }
   const rss = Math.max(...Object.values(results).flatMap((r) => (r.ours ?? []).map((x) => x.rssMB)));
   console.log(`ours peak RSS over every case: ${rss.toFixed(0)} MB (target <= 200 MB at defaults)`);
-  if (fifo) console.log(`large blobs ${d} into a FIFO read at ${cfg.fifoMBps} MB/s: ${fifo.secs.toFixed(2)} s, underruns ${fifo.underruns} (target 0), ${fifo.drained}`);
+  if (fifo) {
+    const { mb, secs, firstByte } = fifo.drained;
+    console.log(`large blobs ${d} into a FIFO read at ${cfg.fifoMBps} MB/s: ${fifo.secs.toFixed(2)} s, underruns ${fifo.underruns} (target 0); the reader got ${mb.toFixed(0)} MB in ${secs.toFixed(2)} s from its first byte (${(mb / secs).toFixed(0)} MB/s), ${firstByte.toFixed(2)} s after the open`);
+    const c = fifo.cpu;
+    console.log(`  CPU seconds: ours ${c.ours.toFixed(2)}, ${cfg.proxy} proxy ${c.proxy.toFixed(2)}, docker-registry ${c.registry.toFixed(2)}, FIFO reader ${c.drainer.toFixed(2)}; the machine's other processes ${fifo.others.toFixed(2)} in ${fifo.secs.toFixed(2)} s on ${availableParallelism()} cores`);
+  }
 } finally {
   await proxy.stop();
   await reg.stop();

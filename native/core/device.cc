@@ -156,6 +156,17 @@ WriteOutcome TapeDevice::finish(bool wrote) {
   return first;
 }
 
+// A pipe holds 64 KiB by default, so a 1 MiB record went in as sixteen partial writes, each
+// waking the reader and putting the writer thread back to sleep (issue 11: the FIFO check). Grown
+// to one record, up to 1 MiB (the default /proc/sys/fs/pipe-max-size: more needs privileges),
+// a record is one copy and one wake-up on either side. Best effort: a pipe that cannot grow (the
+// per-user pipe quota) works as before. The bytes and their order do not change.
+static void growPipe(int fd, size_t blockSize) {
+  const size_t want = blockSize < (size_t{1} << 20) ? blockSize : (size_t{1} << 20);
+  int now = fcntl(fd, F_GETPIPE_SZ);
+  if (now >= 0 && static_cast<size_t>(now) < want) (void)fcntl(fd, F_SETPIPE_SZ, static_cast<int>(want));
+}
+
 std::unique_ptr<Device> openDevice(int fd, bool isStdout, bool seekEnd, size_t blockSize, OpenError* error, bool direct) {
   struct stat sb;
   if (fstat(fd, &sb) < 0) {
@@ -195,6 +206,7 @@ std::unique_ptr<Device> openDevice(int fd, bool isStdout, bool seekEnd, size_t b
     ::close(fd);
     return nullptr;
   }
+  if (S_ISFIFO(sb.st_mode)) growPipe(fd, blockSize);
   const char* kind = isStdout ? "stdout" : S_ISREG(sb.st_mode) ? "file" : S_ISFIFO(sb.st_mode) ? "pipe" : "other";
   auto dev = std::make_unique<FileDevice>(fd, kind);
   if (direct && S_ISREG(sb.st_mode) && blockSize % kDirectAlign == 0) dev->enableDirect();

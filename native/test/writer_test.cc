@@ -1,7 +1,7 @@
 // The writer thread against real descriptors: a regular file (round trip, record count), a
 // packet-mode pipe (every write(2) is exactly one block, the last may be short), /dev/full
-// (ENOSPC is reported with the offset and a waiting producer is released: no hang), and the
-// high-water mark (nothing is written before it).
+// (ENOSPC is reported with the offset and a waiting producer is released: no hang), the
+// high-water mark (nothing is written before it), and a pipe grown to one record.
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -363,6 +363,32 @@ void pumpStopRegular() {
   unlink(in);
 }
 
+// A pipe destination grows to one record (at most 1 MiB), so that a record is one write and one
+// wake-up of the reader instead of sixteen; a pipe already that large, or a smaller block size,
+// leaves it as it is (never shrunk: a pipe holding data refuses it with EBUSY).
+void pipeGrows() {
+  struct Case {
+    size_t bs;
+    int before, after;
+  };
+  for (Case c : {Case{1 << 20, 65536, 1 << 20}, Case{4 << 20, 65536, 1 << 20}, Case{4096, 65536, 65536}, Case{256 << 10, 1 << 20, 1 << 20}}) {
+    int p[2];
+    if (pipe(p) < 0) return;
+    if (fcntl(p[1], F_SETPIPE_SZ, c.before) != c.before) {
+      std::fprintf(stderr, "skip pipeGrows: F_SETPIPE_SZ %d: %s\n", c.before, std::strerror(errno));
+      close(p[0]);
+      close(p[1]);
+      return;
+    }
+    OpenError oe;
+    auto dev = openDevice(p[1], false, false, c.bs, &oe);
+    int now = fcntl(p[0], F_GETPIPE_SZ);
+    CHECK(dev && now == c.after, "block size %zu: pipe of %d bytes became %d, want %d", c.bs, c.before, now, c.after);
+    dev.reset();
+    close(p[0]);
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -383,6 +409,7 @@ int main() {
   pumpRoundTrip(1, 1, 3000);
   pumpStop();
   pumpStopRegular();
+  pipeGrows();
   std::printf("writer_test: %d failures\n", failures);
   return failures ? 1 : 0;
 }
