@@ -152,7 +152,7 @@ rounds('cold (this file dropped from the page cache before each run)', true);
 }
 
 // ---- tape: inspect of a tape file against reading it whole, inside the tape rig
-const tapeVm = env.TAPE_VM ?? path.resolve(root, '../shared/tape-rig/tape-vm');
+const tapeVm = env.TAPE_VM ?? path.resolve(root, 'test/tape/rig/tape-vm');
 if (env.BENCH_TAPE === '0') {
   console.log('\ntape: skipped (BENCH_TAPE=0)');
 } else if (!fs.existsSync(tapeVm) || process.getuid?.() !== 0) {
