@@ -98,7 +98,7 @@ interface Slot {
   stream: Promise<BlobStream>;
   /** A blob downloaded whole ahead: its bytes, once they are all in. */
   bytes?: Buffer;
-  /** The spare buffer holding `bytes`, to give back once the writer is done with them. */
+  /** The spare buffer that receives `bytes`, given back once the writer is done with them. */
   buffer?: Buffer;
 }
 
@@ -201,12 +201,14 @@ export class PrefetchWindow {
       if (!atHead && this.held + cost > this.limits.bytes) break;
       this.next++;
       this.held += cost;
-      this.spares.trim(this.spareRoom());
       this.inFlight++;
       this.peakRequests = Math.max(this.peakRequests, this.inFlight);
       const slot: Slot = { desc, cost, request: true, stream: undefined as unknown as Promise<BlobStream> };
       this.slots[i] = slot;
       if (buffered) {
+        // Its buffer now, before the spares are trimmed to the room left.
+        slot.buffer = this.spares.take(desc.size + 1);
+        this.spares.trim(this.spareRoom());
         slot.stream = this.download(desc, slot).finally(() => {
           // The response is read whole: its connection is free for the next request.
           if (slot.request) {
@@ -226,7 +228,7 @@ export class PrefetchWindow {
   private async download(desc: Descriptor, slot: Slot): Promise<BlobStream> {
     const stream = await this.fetcher.fetchBlob(desc, this.aborter.signal);
     const limit = desc.size + 1;
-    const buf = this.spares.take(limit);
+    const buf = slot.buffer!;
     let n = 0;
     await stream.pipeTo((chunk) => {
       const take = Math.min(chunk.length, limit - n);
@@ -235,7 +237,6 @@ export class PrefetchWindow {
       return undefined;
     });
     slot.bytes = buf.subarray(0, n);
-    slot.buffer = buf;
     return bufferedStream(slot);
   }
 }

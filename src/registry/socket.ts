@@ -142,8 +142,8 @@ class SocketBody implements ResponseBody, ConnectionUser {
    * being piped (then the chunk handed on is published there without a copy), else our buffer.
    * A view is at most the body's remaining length, so nothing past the body (the server's
    * stray bytes) ever lands in the ring, and none is handed out while bytes wait in `rest`
-   * (they are written first, which would move the ring's head under the view). Once the body
-   * is complete or failed the socket is destroyed, so no read uses a view after that.
+   * (they are written first, which would move the ring's head under the view). A complete or
+   * failed body has left its connection (detached or destroyed): no read uses a view after it.
    */
   readBuffer(own: Buffer): Buffer {
     const f = this.framing;
@@ -173,9 +173,9 @@ class SocketBody implements ResponseBody, ConnectionUser {
         break;
       }
       if (!this.write) {
-        // No consumer yet: hold the bytes. It usually comes in this read's microtasks (the
-        // prefetch window reads a small blob whole): reading stops only if it has not come by
-        // then (a stop and start cost two epoll_ctl calls and a stream pause and resume).
+        // No consumer yet: hold the bytes. It usually comes in this read's microtasks (the window
+        // reads a small blob whole); reading stops only if not (a stop and start cost two
+        // epoll_ctl calls and a stream pause and resume per blob).
         this.rest = { buf, pos, end };
         queueMicrotask(this.deferHold);
         return true;
@@ -210,10 +210,7 @@ class SocketBody implements ResponseBody, ConnectionUser {
       if (wait) {
         this.rest = { buf, pos, end };
         this.pause();
-        wait.then(
-          () => this.resume(),
-          (e: Error) => this.fail(e),
-        );
+        wait.then(this.resumeNow, (e: Error) => this.fail(e));
         return false;
       }
     }
@@ -224,9 +221,8 @@ class SocketBody implements ResponseBody, ConnectionUser {
   // Node drains ticks and microtasks after each read callback: a tick queued from a microtask runs
   // after the chain a response head starts, and before the next read (into the buffer of `rest`).
   private readonly deferHold = () => process.nextTick(this.holdUnclaimed);
-  private readonly holdUnclaimed = () => {
-    if (this.rest && !this.write && !this.done) this.pause();
-  };
+  private readonly holdUnclaimed = () => void (this.rest && !this.write && !this.done && this.pause());
+  private readonly resumeNow = () => this.resume();
 
   private bodyComplete(): boolean {
     const f = this.framing!;
@@ -369,9 +365,8 @@ class SocketBody implements ResponseBody, ConnectionUser {
       s?.resolve();
       return true;
     }
-    // The last chunk is still lent from the connection's buffer: no read until the consumer is
-    // done. Returning false stops reading without telling the stream (Node's onStreamRead):
-    // pause it too, so that the pool's resume() starts reading again.
+    // The last chunk is still lent from our buffer: no read until the consumer is done. false
+    // stops reading without telling the stream (onStreamRead): pause it, for the pool's resume().
     this.conn.socket.pause();
     wait.then(
       () => {
