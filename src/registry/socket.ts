@@ -91,6 +91,8 @@ class SocketBody implements ResponseBody, ConnectionUser {
   private done = false;
   private responded = false;
   private received = 0;
+  /** We stopped reading (a write pending, or no consumer yet); resume() starts again. */
+  private paused = false;
 
   constructor(
     private readonly conn: Connection,
@@ -140,8 +142,8 @@ class SocketBody implements ResponseBody, ConnectionUser {
    * being piped (then the chunk handed on is published there without a copy), else our buffer.
    * A view is at most the body's remaining length, so nothing past the body (the server's
    * stray bytes) ever lands in the ring, and none is handed out while bytes wait in `rest`
-   * (they are written first, which would move the ring's head under the view). Once the body
-   * is complete or failed the socket is destroyed, so no read uses a view after that.
+   * (they are written first, which would move the ring's head under the view). A complete or
+   * failed body has left its connection (detached or destroyed): no read uses a view after it.
    */
   readBuffer(own: Buffer): Buffer {
     const f = this.framing;
@@ -171,10 +173,12 @@ class SocketBody implements ResponseBody, ConnectionUser {
         break;
       }
       if (!this.write) {
-        // The response was opened ahead (prefetch): hold the bytes, stop reading until a consumer comes.
+        // No consumer yet: hold the bytes. It usually comes in this read's microtasks (the window
+        // reads a small blob whole); reading stops only if not (a stop and start cost two
+        // epoll_ctl calls and a stream pause and resume per blob).
         this.rest = { buf, pos, end };
-        this.pause();
-        return false;
+        queueMicrotask(this.deferHold);
+        return true;
       }
       const f = this.framing;
       let take: number;
@@ -202,26 +206,23 @@ class SocketBody implements ResponseBody, ConnectionUser {
         this.fail(e as Error);
         return false;
       }
-      if (this.bodyComplete()) {
-        this.complete(wait);
-        return false;
-      }
+      if (this.bodyComplete()) return this.complete(wait);
       if (wait) {
         this.rest = { buf, pos, end };
         this.pause();
-        wait.then(
-          () => this.resume(),
-          (e: Error) => this.fail(e),
-        );
+        wait.then(this.resumeNow, (e: Error) => this.fail(e));
         return false;
       }
     }
-    if (this.framing && !this.done && this.bodyComplete()) {
-      this.complete(undefined);
-      return false;
-    }
+    if (this.framing && !this.done && this.bodyComplete()) return this.complete(undefined);
     return true;
   }
+
+  // Node drains ticks and microtasks after each read callback: a tick queued from a microtask runs
+  // after the chain a response head starts, and before the next read (into the buffer of `rest`).
+  private readonly deferHold = () => process.nextTick(this.holdUnclaimed);
+  private readonly holdUnclaimed = () => void (this.rest && !this.write && !this.done && this.pause());
+  private readonly resumeNow = () => this.resume();
 
   private bodyComplete(): boolean {
     const f = this.framing!;
@@ -230,6 +231,7 @@ class SocketBody implements ResponseBody, ConnectionUser {
 
   /** Stop reading; no idle timeout while we, not the server, are the ones who wait. */
   private pause(): void {
+    this.paused = true;
     this.conn.socket.pause();
     this.conn.socket.setTimeout(0);
   }
@@ -239,6 +241,8 @@ class SocketBody implements ResponseBody, ConnectionUser {
     const r = this.rest;
     this.rest = undefined;
     if (r && !this.process(r.buf, r.pos, r.end)) return;
+    if (!this.paused || this.done) return;
+    this.paused = false;
     this.conn.socket.setTimeout(this.req.timeoutMs);
     this.conn.socket.resume();
   }
@@ -345,25 +349,25 @@ class SocketBody implements ResponseBody, ConnectionUser {
     }
   }
 
-  private complete(wait: Promise<void> | undefined): void {
+  /** The body is complete; returns whether the socket reads on (back in the pool, idle). */
+  private complete(wait: Promise<void> | undefined): boolean {
     this.finished = true;
     this.done = true;
     this.rest = undefined;
     this.unlisten?.();
-    // Only a body delimited by its Content-Length leaves the connection at a known place. The
-    // last chunk may still be lent from the connection's buffer: the connection goes back to
-    // the pool once the consumer is done with it.
+    // Only a body delimited by its Content-Length leaves the connection at a known place.
     const reusable = this.framing?.kind === 'length' && this.keepAlive && !this.stray;
-    // The read callback returns false next, which stops reading without telling the stream
-    // (Node's onStreamRead): pause it too, so that the pool's resume() starts reading again.
-    this.conn.socket.pause();
     const s = this.settle;
     this.settle = undefined;
     if (!wait) {
+      // The pool's idle connection reads on (a close or stray bytes are noticed at once).
       this.conn.detach(reusable);
       s?.resolve();
-      return;
+      return true;
     }
+    // The last chunk is still lent from our buffer: no read until the consumer is done. false
+    // stops reading without telling the stream (onStreamRead): pause it, for the pool's resume().
+    this.conn.socket.pause();
     wait.then(
       () => {
         this.conn.detach(reusable);
@@ -374,6 +378,7 @@ class SocketBody implements ResponseBody, ConnectionUser {
         s?.reject(e);
       },
     );
+    return false;
   }
 
   private fail(e: Error): void {

@@ -33,6 +33,14 @@ export interface BlobStream extends AsyncIterable<Uint8Array> {
 
 /** Push every chunk of `source` to `write`, waiting whenever `write` returns a promise. */
 export async function pipeIterable(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, write: ChunkWriter): Promise<void> {
+  if (Symbol.iterator in source) {
+    // An array of headers and padding: `for await` would cost a promise and a tick per chunk.
+    for (const chunk of source) {
+      const wait = write(chunk);
+      if (wait) await wait;
+    }
+    return;
+  }
   for await (const chunk of source) {
     const wait = write(chunk);
     if (wait) await wait;
